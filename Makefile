@@ -1,0 +1,41 @@
+# Two commands on a fresh machine with Python 3.11+:  make demo  ·  make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+## demo: build benign and malicious sample models with the real frameworks, then scan them
+demo: $(STAMP)
+	rm -rf demo
+	$(BIN)/python -m tests.corpus.build demo --demo
+	$(BIN)/mlvet scan demo/benign
+	$(BIN)/mlvet scan demo/malicious || [ $$? -eq 1 ]
+
+## test: everything CI checks — lint, types, the whole test suite
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## docs: regenerate docs/rules.md from the rule catalogue
+docs: $(STAMP)
+	$(BIN)/mlvet rules --format markdown > docs/rules.md
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

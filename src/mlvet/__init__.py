@@ -1,0 +1,23 @@
+"""mlvet: secure machine-learning pipelines against their supply chain."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from mlvet.config import Settings, load_settings
+from mlvet.findings import Finding, Location, Problem, Report, Rule, Severity, Subject
+from mlvet.scan import scan
+
+__all__ = [
+    "Finding",
+    "Location",
+    "Problem",
+    "Report",
+    "Rule",
+    "Settings",
+    "Severity",
+    "Subject",
+    "__version__",
+    "load_settings",
+    "scan",
+]

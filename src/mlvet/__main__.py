@@ -1,0 +1,5 @@
+"""``python -m mlvet``."""
+
+from mlvet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Test-wide guard: nothing a test does may unpickle, exec sample code, or start a process while armed.
+
+The audit hook is installed once for the session. ``pickle.find_class`` is refused at all times (the
+hook raises, so the unpickling stops before any global is resolved). Process creation and ``exec`` of
+code that did not come from an import are refused while a test body runs; fixtures (which build the
+corpus with the real frameworks) run unarmed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import pytest
+
+_REFUSED_ALWAYS = frozenset({"pickle.find_class"})
+_REFUSED_WHEN_ARMED = frozenset(
+    {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "subprocess.Popen", "pty.spawn"}
+)
+_LEGITIMATE_EXEC_CALLERS = ("importlib", "dataclasses", "collections", "typing", "enum", "functools")
+
+_state: dict[str, Any] = {"armed": False, "violations": []}
+
+
+class UnsafeOperation(RuntimeError):
+    """Raised inside the audited operation to stop it."""
+
+
+def _exec_is_legitimate(frame: FrameType | None) -> bool:
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith(_LEGITIMATE_EXEC_CALLERS) or (
+            frame.f_code.co_name == "<module>" and frame.f_back is None
+        ):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    refused = event in _REFUSED_ALWAYS or (
+        _state["armed"]
+        and (event in _REFUSED_WHEN_ARMED or (event == "exec" and not _exec_is_legitimate(sys._getframe(1))))
+    )
+    if refused:
+        _state["violations"].append(f"{event}{args!r:.200}")
+        raise UnsafeOperation(f"test suite forbids {event}: {args!r:.200}")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    _state["violations"].clear()
+    _state["armed"] = True
+    try:
+        yield
+    finally:
+        _state["armed"] = False
+    if _state["violations"]:
+        pytest.fail("unsafe operations during the test: " + "; ".join(_state["violations"]), pytrace=False)
