@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import mmap
+import pickletools
 import re
 import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +21,6 @@ class Format(enum.Enum):
     """Every content type mlvet recognises."""
 
     PICKLE = "pickle"
-    PYTORCH_ZIP = "pytorch-zip"
     ZIP = "zip"
     NUMPY = "numpy"
     TAR = "tar"
@@ -37,15 +38,22 @@ class Format(enum.Enum):
     SAFETENSORS = "safetensors"
     JSON = "json"
     PYTHON = "python"
+    TEMPLATE = "jinja-template"
     TEXT = "text"
     MEDIA = "media"
     EMPTY = "empty"
     UNKNOWN = "unknown"
 
 
-PICKLE_FIRST_OPCODES = frozenset(b"(]})cilNVSIJKLMTUXFGdpqrah.")
+PICKLE_FIRST_OPCODES = frozenset(b"(]})cilNVSIJKLMTUXFGdpqrahe.")
 """Bytes a protocol 0/1 pickle can plausibly start with (protocol 2+ starts with PROTO ``\\x80``)."""
 
+_TEXT_BYTES = bytes(range(0x20, 0x100)) + b"\t\n\r\f"
+"""Bytes plain text is made of (UTF-8 multi-byte sequences included); anything else marks binary."""
+_TEXT_SNIFF_BYTES = 8192
+"""Python files often open with a long licence header: look this far for code."""
+_JSON_OPENING = re.compile(rb'(?:\{\s*(?:"|\})|\[\s*(?:[\[{"\]\-0-9]|true|false|null))')
+_TEMPLATE_TAG = re.compile(rb"\{%-?\s*(?:for|if|set|macro)\b|\{\{-?\s*\w")
 _PYTHON_LINE = re.compile(
     rb"^(?:from [\w.]+ import |import [\w.]+|def \w+\(|class \w+[(:]|#!.*python|if __name__ ==)", re.MULTILINE
 )
@@ -84,39 +92,51 @@ def sniff(data: Buffer) -> Format:
         return Format.SAFETENSORS
     if head[0] == 0x80 and size > 1 and head[1] <= 5:
         return Format.PICKLE
-    if _looks_like_zlib(head):
+    if _looks_like_zlib(head) or (head.startswith(b"ZF") and head[21:22] in (b"x", b" ")):
         return Format.ZLIB
     if head.startswith(b"\x5d\x00\x00") and size > 13:
         return Format.LZMA
-    if b"\x00" not in head:
-        return _sniff_text(head)
+    if not head.translate(None, _TEXT_BYTES):
+        return _sniff_text(bytes(data[:_TEXT_SNIFF_BYTES]))
     if looks_like_onnx(data):
         return Format.ONNX
     if looks_like_saved_model(data):
         return Format.SAVED_MODEL
+    if _looks_like_binary_pickle(head):
+        return Format.PICKLE
     if _has_zip_directory(data):
         return Format.ZIP
     return Format.UNKNOWN
 
 
 def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    """An 8-byte header length, then a JSON object (the length may lie: the scanner judges that)."""
     if size < 10:
         return False
     (length,) = struct.unpack_from("<Q", head)
-    return 2 <= length <= size - 8 and head[8:9] == b"{"
+    return length >= 2 and head[8:9] == b"{" and head[9:10] in (b'"', b"}", b" ", b"\n")
 
 
 def _looks_like_zlib(head: bytes) -> bool:
-    return len(head) > 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+    """A zlib header (checksummed CMF/FLG pair) whose first block actually inflates."""
+    if len(head) <= 2 or head[0] != 0x78 or (head[0] * 256 + head[1]) % 31:
+        return False
+    try:
+        zlib.decompressobj().decompress(head, 64)
+    except zlib.error:
+        return False
+    return True
 
 
 def _sniff_text(head: bytes) -> Format:
     stripped = head.lstrip()
-    if stripped[:1] in (b"{", b"["):
+    if _JSON_OPENING.match(stripped):
         return Format.JSON
     if _PYTHON_LINE.search(head):
         return Format.PYTHON
-    if stripped[0] in PICKLE_FIRST_OPCODES and _pickle_protocol0_shape(stripped):
+    if _TEMPLATE_TAG.search(head) and b"message" in head:
+        return Format.TEMPLATE
+    if stripped[:1] and stripped[0] in PICKLE_FIRST_OPCODES and _pickle_protocol0_shape(stripped):
         return Format.PICKLE
     return Format.TEXT
 
@@ -127,6 +147,21 @@ def _pickle_protocol0_shape(head: bytes) -> bool:
         line = head[1:].split(b"\n", 2)
         return len(line) >= 3 and line[0].replace(b".", b"").replace(b"_", b"").isalnum()
     return head[:1] in (b"(", b"]", b"}") and b"\n" in head[:64] and (b"\np" in head or head.endswith(b"."))
+
+
+def _looks_like_binary_pickle(head: bytes) -> bool:
+    """A protocol 1 pickle has no magic: accept it when its first opcodes decode and include a binary one."""
+    if head[0] not in PICKLE_FIRST_OPCODES:
+        return False
+    decoded = 0
+    try:
+        for opcode, _, _ in pickletools.genops(head):
+            decoded += 1
+            if opcode.name == "STOP" or decoded >= 8:
+                return True
+    except (ValueError, UnicodeDecodeError, struct.error):
+        pass
+    return decoded >= 4
 
 
 def _has_zip_directory(data: Buffer) -> bool:

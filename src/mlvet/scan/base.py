@@ -27,6 +27,8 @@ class Collector:
     problems: list[Problem] = field(default_factory=list)
     subjects: list[Subject] = field(default_factory=list)
     decompressed_bytes: int = 0
+    data_files: set[Path] = field(default_factory=set)
+    """Files that a scanned model declares as its raw tensor data (resolved paths)."""
 
 
 Dispatch = Callable[[Buffer, "ScanContext", "Format | None"], None]
@@ -115,6 +117,10 @@ class ScanContext:
             self.problem(ProblemKind.LIMIT, f"more than {limit} bytes decompressed from one input")
             return False
         return True
+
+    def claim_data_file(self, path: Path) -> None:
+        """Declare ``path`` raw tensor data of this model (ONNX external data): not unrecognised content."""
+        self._collector.data_files.add(path.resolve())
 
     def with_format(self, fmt: Format) -> ScanContext:
         """This context with the detected format recorded on its subject."""
