@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from mlvet.config import Settings, load_settings
 from mlvet.findings import Finding, Location, Problem, Report, Rule, Severity, Subject
-from mlvet.scan import scan
+from mlvet.scan import scan, scan_bytes
 
 __all__ = [
     "Finding",
@@ -20,4 +20,5 @@ __all__ = [
     "__version__",
     "load_settings",
     "scan",
+    "scan_bytes",
 ]

@@ -14,16 +14,6 @@ from tests.corpus.sample import Sample
 _BY_NAME = {sample.name: sample for sample in ALL_SAMPLES}
 
 
-@pytest.fixture(scope="session")
-def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    for sample in ALL_SAMPLES:
-        target = root / sample.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        sample.build(target)
-    return root
-
-
 def _describe(report: Report) -> str:
     lines = [f"{f.rule.id} {f.severity} {f.subject.display}: {f.message}" for f in report.findings]
     lines += [f"PROBLEM {p.kind.value} {p.subject.display}: {p.message}" for p in report.problems]

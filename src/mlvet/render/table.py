@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from collections import Counter
 
 from rich.console import Console
@@ -20,7 +21,9 @@ _STYLE = {
 }
 
 
-def render(report: Report, *, color: bool = False, width: int = 160) -> str:
+def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    """The report as a table; ``width`` defaults to the terminal's when coloured, else 160 columns."""
+    width = width or (shutil.get_terminal_size((160, 24)).columns if color else 160)
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
     if report.findings:

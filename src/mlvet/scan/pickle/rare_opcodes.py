@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import struct
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -217,7 +218,10 @@ def _string(it: Interpreter, pos: int, n: int) -> int:
     raw, pos = _line(it, pos + 1)
     if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
         raise Break("STRING argument is not a quoted string")
-    it.stack.append(codecs.escape_decode(raw[1:-1])[0].decode("latin-1"))
+    with warnings.catch_warnings():  # an invalid escape is the file's business, not a warning to print
+        warnings.simplefilter("ignore", DeprecationWarning)
+        text = codecs.escape_decode(raw[1:-1])[0].decode("latin-1")
+    it.stack.append(text)
     it.last_legacy_string = n
     return pos
 
