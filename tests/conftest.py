@@ -19,7 +19,15 @@ _REFUSED_ALWAYS = frozenset({"pickle.find_class"})
 _REFUSED_WHEN_ARMED = frozenset(
     {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "subprocess.Popen", "pty.spawn"}
 )
-_LEGITIMATE_EXEC_CALLERS = ("importlib", "dataclasses", "collections", "typing", "enum", "functools", "hypothesis")
+_LEGITIMATE_EXEC_CALLERS = (
+    "importlib",
+    "dataclasses",
+    "collections",
+    "typing",
+    "enum",
+    "functools",
+    "hypothesis",
+)
 """Modules whose own exec of generated code (imports, dataclass and test-wrapper synthesis) is fine."""
 
 _state: dict[str, Any] = {"armed": False, "violations": []}

@@ -12,7 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlvet._internal.protowire import looks_like_onnx, looks_like_saved_model
+from mlvet._internal.protosniff import (
+    looks_like_graph_def,
+    looks_like_keras_metadata,
+    looks_like_onnx,
+    looks_like_saved_model,
+)
 
 Buffer = bytes | mmap.mmap | memoryview
 
@@ -100,7 +105,7 @@ def sniff(data: Buffer) -> Format:
         return _sniff_text(bytes(data[:_TEXT_SNIFF_BYTES]))
     if looks_like_onnx(data):
         return Format.ONNX
-    if looks_like_saved_model(data):
+    if looks_like_saved_model(data) or looks_like_graph_def(data) or looks_like_keras_metadata(data):
         return Format.SAVED_MODEL
     if _looks_like_binary_pickle(head):
         return Format.PICKLE

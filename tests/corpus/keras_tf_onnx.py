@@ -10,6 +10,7 @@ torch.onnx, onnx and protobuf themselves.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -59,16 +60,14 @@ def _write_keras_zip(path: Path, config: dict[str, Any]) -> None:
     """A Keras v3 archive as Keras writes it: config.json, metadata.json, model.weights.h5."""
     import h5py
 
-    weights = path.with_name(path.name + ".weights.tmp")
+    weights = io.BytesIO()
     with h5py.File(weights, "w") as handle:
         handle.create_group("layers")
+    metadata = {"keras_version": "3.8.0", "date_saved": "2025-01-01@00:00:00"}
+    members = [("metadata.json", json.dumps(metadata).encode()), ("config.json", json.dumps(config).encode())]
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(
-            "metadata.json", json.dumps({"keras_version": "3.8.0", "date_saved": "2025-01-01@00:00:00"})
-        )
-        archive.writestr("config.json", json.dumps(config))
-        archive.write(weights, "model.weights.h5")
-    weights.unlink()
+        for name, content in [*members, ("model.weights.h5", weights.getvalue())]:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content)
 
 
 def _write_h5_model(
@@ -101,7 +100,7 @@ def _keras_lambda_top(path: Path) -> None:
 @malicious(
     "keras/lambda_nested_functional.keras",
     "MLV301",
-    "Lambda inside TimeDistributed inside a Sequential inside a Functional sub-model (scanners reading only top-level layers miss it)",
+    "Lambda in TimeDistributed in a Sequential in a Functional sub-model (missed by top-level-only scanners)",
 )
 def _keras_lambda_nested(path: Path) -> None:
     wrapped = _layer("TimeDistributed", {"name": "td", "layer": _lambda_layer("hidden")})
@@ -226,9 +225,11 @@ def _h5_training_loss(path: Path) -> None:
 
 
 def _keras() -> Any:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
+    """Keras 3 on the torch backend (TensorFlow is not installed), seeded so builds repeat."""
+    os.environ["KERAS_BACKEND"] = "torch"
     import keras
 
+    keras.utils.set_random_seed(0)
     return keras
 
 

@@ -86,39 +86,3 @@ def text(field: Field) -> str:
     if not isinstance(field.value, memoryview):
         raise WireError(f"field {field.number} is not length-delimited")
     return bytes(field.value).decode("utf-8", "replace")
-
-
-def _top_level_numbers(data: Data, limit: int = 64) -> set[int] | None:
-    numbers: set[int] = set()
-    try:
-        for index, field in enumerate(iter_fields(data)):
-            numbers.add(field.number)
-            if index >= limit:
-                break
-    except WireError:
-        return None
-    return numbers
-
-
-def looks_like_onnx(data: Data) -> bool:
-    """An ONNX ModelProto: ir_version (1), a graph (7) and usually opset imports (8)."""
-    numbers = _top_level_numbers(data)
-    return numbers is not None and {1, 7} <= numbers <= _ONNX_MODEL_FIELDS
-
-
-def looks_like_saved_model(data: Data) -> bool:
-    """A TensorFlow SavedModel (fields 1, 2) whose meta graphs hold a GraphDef."""
-    try:
-        grouped = fields_by_number(data)
-    except WireError:
-        return False
-    if not grouped.get(2) or not set(grouped) <= {1, 2}:
-        return False
-    meta_graph = grouped[2][0].value
-    try:
-        return isinstance(meta_graph, memoryview) and 2 in fields_by_number(meta_graph)
-    except WireError:
-        return False
-
-
-_ONNX_MODEL_FIELDS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26})

@@ -10,7 +10,6 @@ from typing import Any
 from mlvet.findings import Finding, Report, Rule, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/mlvet/mlvet"
 
 _LEVEL = {
     Severity.CRITICAL: "error",
@@ -48,7 +47,6 @@ def to_document(report: Report, rules: dict[str, Rule]) -> dict[str, Any]:
                         "name": "mlvet",
                         "version": report.tool_version,
                         "semanticVersion": report.tool_version,
-                        "informationUri": INFORMATION_URI,
                         "rules": [_rule(rule) for rule in ordered],
                     }
                 },

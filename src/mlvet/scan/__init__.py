@@ -37,7 +37,7 @@ from mlvet.scan import (
     torchscript,
     zip_archive,
 )
-from mlvet.scan.base import Collector, ScanContext, Scanner
+from mlvet.scan.base import Collector, ScanContext, Scanner, small_digest
 
 # One line per format; a format absent here is reported as unscanned unless it is inert.
 SCANNERS: dict[Format, Scanner] = {
@@ -117,7 +117,8 @@ def scan_bytes(data: bytes, name: str = "<bytes>", settings: Settings | None = N
     settings = settings or Settings()
     started = datetime.now(UTC)
     collector = Collector()
-    dispatch(data, ScanContext(Subject(path=name, size=len(data)), settings, collector, dispatch), None)
+    subject = Subject(path=name, size=len(data), sha256=small_digest(data))
+    dispatch(data, ScanContext(subject, settings, collector, dispatch), None)
     return _report(collector, settings, started)
 
 
@@ -175,7 +176,7 @@ def _scan_file(path: Path, settings: Settings, collector: Collector) -> None:
     try:
         size = path.stat().st_size
         with open_buffer(path) as data:
-            sized = Subject(path=str(path), size=size)
+            sized = Subject(path=str(path), size=size, sha256=small_digest(data))
             dispatch(data, ScanContext(sized, settings, collector, dispatch, fs_path=path), None)
     except OSError as exc:
         context.problem(ProblemKind.UNREADABLE, f"cannot read: {exc.strerror or exc}")

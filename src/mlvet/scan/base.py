@@ -97,7 +97,7 @@ class ScanContext:
         """
         name = f"{self.subject.member}!/{member}" if self.subject.member else member
         child = ScanContext(
-            Subject(path=self.subject.path, member=name, size=len(data), sha256=_digest(data)),
+            Subject(path=self.subject.path, member=name, size=len(data), sha256=small_digest(data)),
             self.settings,
             self._collector,
             self._dispatch,
@@ -134,6 +134,6 @@ class ScanContext:
         return context
 
 
-def _digest(data: Buffer) -> str | None:
+def small_digest(data: Buffer) -> str | None:
     """SHA-256 of in-memory members below 64 MiB (larger ones are hashed by provenance, not here)."""
     return hashlib.sha256(data).hexdigest() if len(data) <= 64 << 20 else None
