@@ -36,7 +36,10 @@ class Settings:
     fail_on: Severity = Severity.HIGH
     ignore: frozenset[str] = frozenset()
     allow_globals: frozenset[str] = frozenset()
-    """Extra ``module.qualname`` pickle globals to trust (exact names)."""
+    """Exact ``module.qualname`` names the user vouches for: pickle globals and Keras custom objects.
+
+    Never overrides the denylist: a dangerous callable stays dangerous whatever this says.
+    """
     limits: Limits = field(default_factory=Limits)
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -276,6 +276,8 @@ class _ConfigAnalysis:
         if root in {"builtins", "__builtin__"} and is_function and target not in _PYTHON_BUILTINS:
             return  # Keras resolves such names among its own activations, losses and metrics.
         dangerous = root in DANGEROUS_MODULES
+        if not dangerous and f"{module}.{target}" in self.ctx.settings.allow_globals:
+            return  # the user vouched for this custom object (allow-globals)
         if not self._first("MLV302", f"{module}.{target}|{json_pointer(path)}"):
             return
         reason = "a module with process, file or network access" if dangerous else "a module outside Keras"

@@ -55,9 +55,13 @@ def sequential(*layers: dict[str, Any]) -> dict[str, Any]:
     return {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": list(layers)}}
 
 
-def analyse(document: object, **kwargs: Any) -> tuple[list[Finding], Collector]:
+def analyse(
+    document: object, settings: Settings | None = None, **kwargs: Any
+) -> tuple[list[Finding], Collector]:
     collector = Collector()
-    ctx = ScanContext(Subject("model.keras", member="config.json"), Settings(), collector, dispatch)
+    ctx = ScanContext(
+        Subject("model.keras", member="config.json"), settings or Settings(), collector, dispatch
+    )
     scan_keras_config(document, ctx, **kwargs)
     return collector.findings, collector
 
@@ -181,6 +185,14 @@ def test_foreign_modules() -> None:
         findings, _ = analyse(sequential({"module": module, "class_name": class_name, "config": "x"}))
         assert [(f.rule.id, f.severity) for f in findings] == [("MLV302", severity)], module
         assert findings[0].evidence["module"] == module
+
+
+def test_allow_globals_vouches_for_a_custom_layer_but_never_a_dangerous_module() -> None:
+    trusted = Settings(allow_globals=frozenset({"my_company.layers.Attention", "os.system"}))
+    custom = sequential({"module": "my_company.layers", "class_name": "Attention", "config": "x"})
+    assert analyse(custom, trusted)[0] == []
+    dangerous = sequential({"module": "os", "class_name": "system", "config": "x"})
+    assert ids(analyse(dangerous, trusted)[0]) == ["MLV302"]
 
 
 def test_keras_own_namespaces_are_trusted() -> None:
