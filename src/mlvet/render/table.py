@@ -22,8 +22,8 @@ _STYLE = {
 
 
 def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
-    """The report as a table; ``width`` defaults to the terminal's when coloured, else 160 columns."""
-    width = width or (shutil.get_terminal_size((160, 24)).columns if color else 160)
+    """The report as a table; ``width`` defaults to ``$COLUMNS``, the terminal's width, or 160."""
+    width = width or shutil.get_terminal_size((160, 24)).columns
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
     if report.findings:

@@ -17,47 +17,41 @@ from mlvet.config import Settings
 from mlvet.errors import InputError
 from mlvet.findings import Problem, ProblemKind, Report, Rule, Subject
 from mlvet.scan import (
-    archive,
-    compressed,
+    archives,
     gguf,
-    hdf5,
     hf_repo,
     json_config,
     keras,
     numpy_format,
     onnx_format,
     pickle,
-    python_source,
+    python,
     pytorch,
-    pytorch_legacy,
     safetensors_format,
-    sevenzip,
     templates,
     tensorflow,
-    torchscript,
-    zip_archive,
 )
 from mlvet.scan.base import Collector, ScanContext, Scanner, small_digest
 
 # One line per format; a format absent here is reported as unscanned unless it is inert.
 SCANNERS: dict[Format, Scanner] = {
     Format.PICKLE: pickle.scan_pickle,
-    Format.ZIP: zip_archive.scan_zip,
-    Format.TAR: archive.scan_tar,
-    Format.SEVENZIP: sevenzip.scan_7z,
-    Format.GZIP: compressed.scan_gzip,
-    Format.BZIP2: compressed.scan_bzip2,
-    Format.XZ: compressed.scan_xz,
-    Format.LZMA: compressed.scan_lzma,
-    Format.ZSTD: compressed.scan_zstd,
-    Format.ZLIB: compressed.scan_zlib,
+    Format.ZIP: archives.scan_zip,
+    Format.TAR: archives.scan_tar,
+    Format.SEVENZIP: archives.scan_7z,
+    Format.GZIP: archives.scan_gzip,
+    Format.BZIP2: archives.scan_bzip2,
+    Format.XZ: archives.scan_xz,
+    Format.LZMA: archives.scan_lzma,
+    Format.ZSTD: archives.scan_zstd,
+    Format.ZLIB: archives.scan_zlib,
     Format.NUMPY: numpy_format.scan_numpy,
-    Format.HDF5: hdf5.scan_hdf5,
+    Format.HDF5: keras.scan_hdf5,
     Format.SAVED_MODEL: tensorflow.scan_saved_model,
     Format.ONNX: onnx_format.scan_onnx,
     Format.GGUF: gguf.scan_gguf,
     Format.SAFETENSORS: safetensors_format.scan_safetensors,
-    Format.PYTHON: python_source.scan_python,
+    Format.PYTHON: python.scan_python,
     Format.JSON: json_config.scan_json,
     Format.TEMPLATE: templates.scan_template_text,
 }
@@ -67,10 +61,7 @@ INERT_FORMATS = frozenset({Format.TEXT, Format.MEDIA, Format.EMPTY})
 
 RULE_MODULES: tuple[tuple[Rule, ...], ...] = (
     pickle.RULES,
-    archive.RULES,
     pytorch.RULES,
-    torchscript.RULES,
-    pytorch_legacy.RULES,
     numpy_format.RULES,
     keras.RULES,
     tensorflow.RULES,
@@ -78,8 +69,9 @@ RULE_MODULES: tuple[tuple[Rule, ...], ...] = (
     safetensors_format.RULES,
     gguf.RULES,
     templates.RULES,
+    archives.RULES,
     hf_repo.RULES,
-    python_source.RULES,
+    python.RULES,
 )
 
 Progress = Callable[[Path], None]

@@ -11,12 +11,12 @@ from typing import Any
 
 from mlvet.artifacts import PICKLE_FIRST_OPCODES, Buffer
 from mlvet.findings import ProblemKind
-from mlvet.scan import pytorch_legacy
 from mlvet.scan.base import ScanContext
 from mlvet.scan.pickle.interpreter import Interpreter, Session
 from mlvet.scan.pickle.opcodes import HIGHEST_PROTOCOL, PROTO
 from mlvet.scan.pickle.rules import RULES
 from mlvet.scan.pickle.walker import walk
+from mlvet.scan.pytorch.legacy import scan_legacy_tail
 
 __all__ = ["RULES", "scan_pickle", "scan_pickle_stream"]
 
@@ -71,7 +71,7 @@ def scan_pickle(data: Buffer, ctx: ScanContext) -> None:
             ProblemKind.LIMIT, f"more than {MAX_STREAMS} concatenated pickles; the rest was not scanned"
         )
     elif ends and ends[-1] < end and len(ends) == stream:
-        pytorch_legacy.scan_legacy_tail(view, ctx, ends)
+        scan_legacy_tail(view, ctx, ends)
 
 
 def scan_pickle_stream(data: Buffer, ctx: ScanContext, start: int = 0) -> int:
