@@ -20,6 +20,7 @@ from mlvet.findings import Finding, Problem, ProblemKind, Severity, Subject
 from mlvet.scan import SCANNERS, dispatch, scan
 from mlvet.scan.base import Collector, ScanContext
 from mlvet.scan.onnx_format import RULES
+from tests.damage import CUTS, FLIPS, damage
 
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
@@ -278,16 +279,11 @@ _SEED = model(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=6),
-    st.integers(min_value=0) | st.none(),
+    FLIPS,
+    CUTS,
 )
 def test_damaged_models_never_raise(flips: list[tuple[int, int]], cut: int | None) -> None:
-    data = bytearray(_SEED)
-    for position, bit in flips:
-        data[position % len(data)] ^= 1 << bit
-    if cut is not None:
-        data = data[: cut % len(data)]
-    findings, problems = run(bytes(data))
+    findings, problems = run(damage(_SEED, flips, cut))
     assert all(p.kind != ProblemKind.INTERNAL for p in problems)
     assert all(f.rule.id.startswith("MLV45") for f in findings)
 

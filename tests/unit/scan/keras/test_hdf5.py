@@ -21,6 +21,7 @@ from mlvet.findings import Finding, Problem, ProblemKind, Severity, Subject
 from mlvet.scan import SCANNERS, dispatch, scan
 from mlvet.scan.base import Collector, ScanContext
 from mlvet.scan.keras.hdf5_reader import HDF5Error, read_root_attributes
+from tests.damage import CUTS, FLIPS, damage
 
 
 def lambda_model() -> dict[str, Any]:
@@ -154,16 +155,11 @@ _SEEDS = [
 @settings(max_examples=150, deadline=None)
 @given(
     st.sampled_from(_SEEDS),
-    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=8),
-    st.integers(min_value=0) | st.none(),
+    FLIPS,
+    CUTS,
 )
 def test_damaged_files_never_raise(seed: bytes, flips: list[tuple[int, int]], cut: int | None) -> None:
-    data = bytearray(seed)
-    for position, bit in flips:
-        data[position % len(data)] ^= 1 << bit
-    if cut is not None:
-        data = data[: cut % len(data)]
-    findings, problems = run(bytes(data))
+    findings, problems = run(damage(seed, flips, cut))
     assert all(p.kind != ProblemKind.INTERNAL for p in problems)
     assert all(f.rule.id.startswith("MLV3") for f in findings)
 

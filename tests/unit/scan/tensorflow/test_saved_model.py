@@ -29,6 +29,7 @@ from mlvet.scan.base import Collector, ScanContext
 from mlvet.scan.tensorflow.ops import OPS, Reach
 from mlvet.scan.tensorflow.saved_model import RULES
 from tests.corpus.keras_tf_onnx import SAMPLES
+from tests.damage import CUTS, FLIPS, damage
 
 SAMPLE = {sample.name: sample for sample in SAMPLES}
 
@@ -266,16 +267,11 @@ _SEED = saved_model(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=6),
-    st.integers(min_value=0) | st.none(),
+    FLIPS,
+    CUTS,
 )
 def test_damaged_saved_models_never_raise(flips: list[tuple[int, int]], cut: int | None) -> None:
-    data = bytearray(_SEED)
-    for position, bit in flips:
-        data[position % len(data)] ^= 1 << bit
-    if cut is not None:
-        data = data[: cut % len(data)]
-    findings, problems = run(bytes(data))
+    findings, problems = run(damage(_SEED, flips, cut))
     assert all(p.kind != ProblemKind.INTERNAL for p in problems)
     assert all(f.rule.id[:4] in {"MLV4", "MLV3"} for f in findings)
 
