@@ -4,8 +4,7 @@ The tree::
 
     MlvetError                  base; ``diagnostics()`` gives the user-facing text and a hint
     ├── ConfigError             a settings file or option is invalid
-    ├── InputError              a path given by the user cannot be used at all
-    └── MissingExtraError       a capability needs an optional dependency that is not installed
+    └── InputError              a path given by the user cannot be used at all
 """
 
 from __future__ import annotations
@@ -37,13 +36,3 @@ class InputError(MlvetError):
     """A path given by the user does not exist or cannot be read."""
 
     hint = "check the path and its permissions"
-
-
-class MissingExtraError(MlvetError):
-    """A capability needs an optional dependency that is not installed."""
-
-    def __init__(self, extra: str, what: str) -> None:
-        super().__init__(
-            f"{what} needs the optional dependencies of mlvet[{extra}]", hint=f"pip install 'mlvet[{extra}]'"
-        )
-        self.extra = extra

@@ -129,9 +129,5 @@ class Report:
     problems: tuple[Problem, ...] = ()
     suppressed: int = 0
 
-    def worst(self) -> Severity | None:
-        """The highest severity among the findings, or None when there are none."""
-        return max((f.severity for f in self.findings), default=None)
-
     def at_or_above(self, threshold: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity >= threshold)

@@ -7,7 +7,6 @@ Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> in
 from __future__ import annotations
 
 import argparse
-import enum
 import os
 import sys
 from collections.abc import Sequence
@@ -16,14 +15,8 @@ from typing import NoReturn
 
 from mlvet import __version__
 from mlvet.cli import rules, scan
+from mlvet.cli.exit_codes import ExitCode
 from mlvet.errors import MlvetError
-
-
-class ExitCode(enum.IntEnum):
-    PASSED = 0
-    NO = 1
-    UNDECIDED = 2
-
 
 COMMANDS: dict[str, ModuleType] = {
     "scan": scan,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mlvet.cli.exit_codes import ExitCode
 from mlvet.render import catalogue
 from mlvet.scan import all_rules
 
@@ -28,4 +29,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = catalogue.table(rules, color=sys.stdout.isatty())
     sys.stdout.write(text)
-    return 0
+    return ExitCode.PASSED

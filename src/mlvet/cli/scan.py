@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mlvet.cli.exit_codes import ExitCode
 from mlvet.cli.output import add_output_arguments, emit
 from mlvet.config import Settings, load_settings
 from mlvet.errors import ConfigError
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 def exit_code(report: Report, fail_on: Severity, *, allow_unscanned: bool = False) -> int:
     """2 when something went unscanned (unless allowed), else 1 when a finding reaches ``fail_on``."""
     if report.problems and not allow_unscanned:
-        return 2
-    return 1 if report.at_or_above(fail_on) else 0
+        return ExitCode.UNDECIDED
+    return ExitCode.NO if report.at_or_above(fail_on) else ExitCode.PASSED
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -1,7 +1,7 @@
 """Static pickle analysis: a symbolic interpreter for protocols 0-5 that never unpickles.
 
 ``scan_pickle`` scans every pickle concatenated in a buffer (and resynchronises after a break);
-``scan_pickle_stream`` scans exactly one, for containers that know their own layout (legacy torch).
+a legacy torch file's storage records after its pickles go to ``pytorch.legacy``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mlvet.scan.pickle.rules import RULES
 from mlvet.scan.pickle.walker import walk
 from mlvet.scan.pytorch.legacy import scan_legacy_tail
 
-__all__ = ["RULES", "scan_pickle", "scan_pickle_stream"]
+__all__ = ["RULES", "scan_pickle"]
 
 MAX_STREAMS = 1_000_000
 RESYNC_WINDOW = 16 << 20
@@ -72,16 +72,6 @@ def scan_pickle(data: Buffer, ctx: ScanContext) -> None:
         )
     elif ends and ends[-1] < end and len(ends) == stream:
         scan_legacy_tail(view, ctx, ends)
-
-
-def scan_pickle_stream(data: Buffer, ctx: ScanContext, start: int = 0) -> int:
-    """Scan the one pickle starting at ``start``; returns the offset after its STOP (or of its break)."""
-    view = _indexable(data)
-    session = Session()
-    it = Interpreter(view, ctx, session, start, len(view), stream=0)
-    stop, _ = walk(it, start)
-    _finish(it, session)
-    return stop
 
 
 def _finish(it: Interpreter, session: Session) -> None:

@@ -6,11 +6,8 @@ import pickle
 import struct
 from pathlib import Path
 
-from mlvet.config import Settings
-from mlvet.findings import Location, Severity, Subject
-from mlvet.scan import dispatch, scan
-from mlvet.scan.base import Collector, ScanContext
-from mlvet.scan.pickle import scan_pickle_stream
+from mlvet.findings import Location, Severity
+from mlvet.scan import scan
 from tests.unit.scan.pickle.harness import (
     SYSTEM,
     call,
@@ -130,18 +127,6 @@ def test_sparse_memo_matches_loader_semantics() -> None:
     body += b"j\x01\x00\x00\x00h\x02\x93(" + text("true") + b"tR"
     outcome = scan_bytes(proto4(body))
     assert outcome.only("MLV101").evidence["module"] == "posix", outcome.describe()
-
-
-def test_scan_pickle_stream_scans_one_pickle_and_returns_its_end() -> None:
-    collector = Collector()
-    ctx = ScanContext(Subject("legacy.pt"), Settings(), collector, dispatch)
-    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
-    data = magic + SYSTEM + b"\x00raw storage"
-    assert scan_pickle_stream(data, ctx) == len(magic)
-    assert collector.findings == []
-    assert scan_pickle_stream(data, ctx, len(magic)) == len(magic) + len(SYSTEM)
-    assert [f.rule.id for f in collector.findings] == ["MLV101"]
-    assert scan_pickle_stream(data, ctx, len(data) - 5) == len(data) - 5
 
 
 def test_frames_in_real_streams_with_calls() -> None:
