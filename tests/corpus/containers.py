@@ -552,6 +552,50 @@ def _benign_torchscript(path: Path) -> None:
         torch.jit.save(torch.jit.script(_tiny_module()), str(path))
 
 
+@benign("torch/benign_training_run.pt", "torch.save of a bf16 conv/batch-norm model, AdamW, scheduler, RNG")
+def _benign_training_run(path: Path) -> None:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(144, 2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.zeros(1, 3, 8, 8)).sum().backward()
+    optimizer.step()
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 10)
+    state = {
+        "model": model.to(torch.bfloat16).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": torch.get_rng_state(),
+        "step": 100,
+    }
+    torch.save(state, path)
+
+
+@benign("torch/benign_transformer_module.pt", "torch.save of a whole nn.TransformerEncoder and an LSTM")
+def _benign_transformer_module(path: Path) -> None:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32), 1, enable_nested_tensor=False)
+    torch.save({"encoder": encoder, "lstm": nn.LSTM(4, 8)}, path)
+
+
+@benign("torch/benign_quantized_state_dict.pt", "state dict of a dynamically quantized (qint8) model")
+def _benign_quantized(path: Path) -> None:
+    import torch
+    from torch import nn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # eager-mode quantization is deprecated in favour of torchao
+        model = torch.ao.quantization.quantize_dynamic(
+            nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)), {nn.Linear}, dtype=torch.qint8
+        )
+    torch.save(model.state_dict(), path)
+
+
 def _sklearn_model() -> object:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -688,6 +732,9 @@ SAMPLES: list[Sample] = [
     _benign_checkpoint,
     _benign_legacy,
     _benign_torchscript,
+    _benign_training_run,
+    _benign_transformer_module,
+    _benign_quantized,
     _benign_joblib,
     *(_benign_joblib_compressed(method) for method in ("zlib", "gzip", "bz2", "lzma", "xz")),
     _benign_npy,

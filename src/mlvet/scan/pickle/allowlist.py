@@ -141,6 +141,38 @@ ALLOWLIST: dict[str, tuple[str, ...]] = {
         "torch.torch_version:TorchVersion",
         "torch.utils.hooks:RemovableHandle",
     ),
+    # Activation functions whole pickled modules keep as attributes (nn.TransformerEncoderLayer's
+    # ``activation``): pure tensor math, harmless whatever arguments a pickle passes them.
+    "torch-activations": tuple(
+        f"torch.nn.functional:{name}"
+        for name in (
+            "relu",
+            "relu6",
+            "gelu",
+            "silu",
+            "mish",
+            "elu",
+            "selu",
+            "celu",
+            "leaky_relu",
+            "hardswish",
+            "hardsigmoid",
+            "hardtanh",
+            "sigmoid",
+            "tanh",
+            "softplus",
+            "softsign",
+            "softmax",
+            "log_softmax",
+            "glu",
+            "logsigmoid",
+            "tanhshrink",
+            "softshrink",
+            "hardshrink",
+            "prelu",
+            "rrelu",
+        )
+    ),
     # TorchScript archives (data.pkl, constants.pkl, *.debug_pkl) rebuild lists with these helpers.
     "torchscript": (
         "torch.jit._pickle:build_intlist",
