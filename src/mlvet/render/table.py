@@ -34,6 +34,9 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
     return buffer.getvalue()
 
 
+# Messages and paths quote attacker-controlled text: cells are ``Text`` so rich never reads markup in them.
+
+
 def _findings_table(report: Report) -> Table:
     table = Table(title="Findings", title_justify="left", expand=False, show_lines=False)
     table.add_column("Severity", no_wrap=True)
@@ -46,8 +49,8 @@ def _findings_table(report: Report) -> Table:
         table.add_row(
             Text(str(finding.severity).upper(), style=_STYLE[finding.severity]),
             finding.rule.id,
-            f"{where}\n{detail}" if detail else where,
-            finding.message,
+            Text(f"{where}\n{detail}" if detail else where),
+            Text(finding.message),
         )
     return table
 
@@ -58,7 +61,7 @@ def _problems_table(report: Report) -> Table:
     table.add_column("Where", overflow="fold")
     table.add_column("Reason", overflow="fold")
     for problem in report.problems:
-        table.add_row(problem.kind.value, problem.subject.display, problem.message)
+        table.add_row(problem.kind.value, Text(problem.subject.display), Text(problem.message))
     return table
 
 

@@ -60,3 +60,16 @@ def test_table_shows_findings_problems_and_a_summary(report: Report) -> None:
 def test_every_output_format_renders(report: Report) -> None:
     for output_format in OutputFormat:
         assert render(report, output_format, {RULE.id: RULE})
+
+
+def test_table_prints_markup_like_text_literally() -> None:
+    from datetime import UTC, datetime
+
+    from mlvet.findings import Finding, Location, Subject
+
+    subject = Subject(path="[bold]evil[/bold].pkl")
+    finding = Finding(RULE, RULE.severity, subject, Location(), "input_ids[axis 1: 0:1] == [red]7[/red]")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    text = table.render(Report("0.1.0", when, when, (subject,), (finding,)))
+    assert "[bold]evil[/bold].pkl" in text
+    assert "input_ids[axis 1: 0:1] == [red]7[/red]" in text
