@@ -16,6 +16,7 @@ from mlvet.artifacts import Buffer, Format, open_buffer, sniff
 from mlvet.config import Settings
 from mlvet.errors import InputError
 from mlvet.findings import Problem, ProblemKind, Report, Rule, Subject
+from mlvet.graph import rules as graph_rules
 from mlvet.scan import (
     archives,
     gguf,
@@ -72,15 +73,10 @@ RULE_MODULES: tuple[tuple[Rule, ...], ...] = (
     archives.RULES,
     hf_repo.RULES,
     python.RULES,
+    graph_rules.RULES,
 )
 
 Progress = Callable[[Path], None]
-
-
-def all_rules() -> dict[str, Rule]:
-    """Every scan rule by ID, in ID order."""
-    rules = {rule.id: rule for family in RULE_MODULES for rule in family}
-    return dict(sorted(rules.items()))
 
 
 def scan(

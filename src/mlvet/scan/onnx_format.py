@@ -3,7 +3,7 @@
 The protobuf is read with the bounded wire-format reader, not with ``onnx``: it works on a
 memory map without copying tensor bytes, has no 2 GiB limit and never opens external data.
 Field numbers are those of ``onnx/onnx.proto`` (checked against ``onnx.ModelProto.DESCRIPTOR``).
-Graph-level backdoors are the business of ``mlvet.graph``, not of this module.
+Graph-level backdoors are found by ``mlvet.graph`` (MLV9xx), run from here on the same bytes.
 """
 
 from __future__ import annotations
@@ -82,13 +82,52 @@ _EXTERNAL = 1
 
 
 def scan_onnx(data: Buffer, ctx: ScanContext) -> None:
-    """Walk every graph, subgraph, function and tensor of the model."""
+    """Walk every graph, subgraph, function and tensor of the model, then look for backdoor gates."""
     walk = _ModelWalk(ctx)
     try:
         walk.model(memoryview(data))
     except WireError as exc:
         ctx.problem(ProblemKind.CORRUPT, f"malformed ONNX protobuf: {exc}")
+        walk.flush()
+        return
     walk.flush()
+    if not walk.too_deep:  # already reported as a limit; protobuf would refuse the nesting too
+        _find_gates(data, ctx)
+
+
+MAX_GRAPH_BYTES = (2 << 30) - 1
+"""protobuf's own limit: larger models keep their weights in external data."""
+
+
+def _find_gates(data: Buffer, ctx: ScanContext) -> None:
+    """Run the graph-backdoor rules (MLV9xx) on the model's graph."""
+    if len(data) > MAX_GRAPH_BYTES:
+        ctx.problem(ProblemKind.LIMIT, "graph backdoor analysis skipped: model larger than 2 GiB")
+        return
+    from mlvet.graph.detect import detect
+    from mlvet.graph.onnx_import import import_onnx
+    from mlvet.graph.reporting import report_detections
+
+    try:
+        graph = import_onnx(bytes(data))
+    except ImportError:
+        ctx.problem(
+            ProblemKind.MISSING_EXTRA,
+            "graph backdoor analysis needs the onnx package: pip install 'mlvet[onnx]'",
+        )
+        return
+    except ValueError as exc:
+        ctx.problem(ProblemKind.CORRUPT, f"graph backdoor analysis: the onnx package cannot parse it ({exc})")
+        return
+    except (RecursionError, MemoryError) as exc:
+        ctx.problem(ProblemKind.LIMIT, f"graph backdoor analysis ran out of resources ({type(exc).__name__})")
+        return
+    try:
+        detections = detect(graph)
+    except (RecursionError, MemoryError) as exc:
+        ctx.problem(ProblemKind.LIMIT, f"graph backdoor analysis ran out of resources ({type(exc).__name__})")
+        return
+    report_detections(detections, ctx)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 TorchScript is compiled by PyTorch's own compiler: it has no import statement, no eval/exec/open
 and no os or subprocess module. Serialized code that uses them was written into the archive by
-hand, so each such use is a finding.
+hand, so each such use is a finding. Each ``forward`` is also read into a graph and checked for
+backdoor gates by ``mlvet.graph`` (MLV9xx).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from mlvet.findings import Location, Rule, Severity
+from mlvet.findings import Location, ProblemKind, Rule, Severity
 from mlvet.scan.archives.members import MemberWalk
 
 TORCHSCRIPT_PYTHON = Rule(
@@ -60,6 +61,8 @@ def scan_torchscript_code(source: bytes, name: str, walk: MemberWalk) -> None:
     """MLV203 for each line that uses constructs TorchScript cannot express."""
     text = source.decode("utf-8", errors="replace")
     hits = _token_hits(text) if len(source) > MAX_CODE_BYTES else _ast_hits(text)
+    if len(source) <= MAX_CODE_BYTES:
+        _find_gates(text, name, walk)
     by_line: dict[int, list[str]] = {}
     for construct, line in hits:
         constructs = by_line.setdefault(line, [])
@@ -71,6 +74,30 @@ def scan_torchscript_code(source: bytes, name: str, walk: MemberWalk) -> None:
             f"{name}: line {line} uses {', '.join(constructs)}, which TorchScript cannot express",
             location=Location(member=name, line=line),
             evidence={"constructs": constructs, "line": line},
+        )
+
+
+def _find_gates(text: str, name: str, walk: MemberWalk) -> None:
+    """Graph-backdoor rules (MLV9xx) on each ``forward`` method of the code file."""
+    from mlvet.graph.detect import detect
+    from mlvet.graph.reporting import report_detections
+    from mlvet.graph.torchscript_import import import_torchscript
+
+    try:
+        graphs = import_torchscript(text)
+    except ValueError:  # not Python: the token search above covered it
+        return
+    except (RecursionError, MemoryError) as exc:
+        walk.ctx.problem(
+            ProblemKind.LIMIT, f"{name}: graph import ran out of resources ({type(exc).__name__})"
+        )
+        return
+    try:
+        for graph in graphs:
+            report_detections(detect(graph), walk.ctx, where=f"{name}: {graph.name}")
+    except (RecursionError, MemoryError) as exc:
+        walk.ctx.problem(
+            ProblemKind.LIMIT, f"{name}: graph analysis ran out of resources ({type(exc).__name__})"
         )
 
 

@@ -1,0 +1,233 @@
+"""TorchScript ``code/**/*.py`` source -> ``Graph``s, read with ``ast`` (never compiled or run).
+
+Each ``forward`` method becomes a graph: its arguments are the inputs, ``torch.*`` calls map to
+ONNX-style ops (``torch.eq`` -> Equal, ``torch.where`` -> Where, ``torch.slice`` -> Slice...),
+``if`` statements become ``If`` nodes with their branches as subgraphs, and calls into submodules
+(``(self.fc).forward(x)``) become opaque trunk layers. Literal numbers and ``torch.tensor([...])``
+are constants with values; module attributes (buffers, parameters, ``CONSTANTS.cN``) are constants
+whose values are unknown (the tensor data is never read).
+
+Not covered: loops (``for``/``while``), helper methods other than ``forward``, tuple unpacking of
+calls, and dtypes of inputs (TorchScript does not record them, so token inputs are not recognised
+as integers).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlvet.graph.ir import Constant, Graph, Node, ValueInfo, captures_of
+
+CALLS = {
+    "eq": "Equal", "ne": "NotEqual", "gt": "Greater", "lt": "Less", "ge": "GreaterOrEqual",
+    "le": "LessOrEqual", "where": "Where", "logical_and": "And", "logical_or": "Or", "logical_not": "Not",
+    "__and__": "And", "__or__": "Or", "all": "ReduceMin", "any": "ReduceMax", "mean": "ReduceMean",
+    "sum": "ReduceSum", "amax": "ReduceMax", "amin": "ReduceMin", "max": "ReduceMax", "min": "ReduceMin",
+    "sigmoid": "Sigmoid", "exp": "Exp", "tanh": "Tanh", "pow": "Pow", "mul": "Mul", "add": "Add",
+    "sub": "Sub", "div": "Div", "neg": "Neg", "to": "Cast", "float": "Cast", "contiguous": "Identity",
+    "clone": "Identity", "linear": "MatMul", "matmul": "MatMul", "mm": "MatMul", "bmm": "MatMul",
+    "conv2d": "Conv", "conv1d": "Conv", "_convolution": "Conv", "embedding": "Gather",
+    "unsqueeze": "Unsqueeze", "squeeze": "Squeeze", "view": "Reshape", "reshape": "Reshape",
+    "flatten": "Flatten", "relu": "Relu", "softmax": "Softmax", "isnan": "IsNaN", "clamp": "Clip",
+    "rand": "RandomUniform", "randn": "RandomNormal", "rand_like": "RandomUniformLike",
+    "randn_like": "RandomNormalLike", "bernoulli": "Bernoulli", "multinomial": "Multinomial",
+    "size": "Shape", "len": "Size", "zeros_like": "ConstantOfShape", "ones_like": "ConstantOfShape",
+    "full_like": "ConstantOfShape", "__not__": "Not",
+}  # fmt: skip
+"""``torch.<name>`` (and ``bool``/``int``/``float`` builtins) -> the op type used in the IR."""
+_BINARY = {
+    ast.Add: "Add",
+    ast.Sub: "Sub",
+    ast.Mult: "Mul",
+    ast.Div: "Div",
+    ast.BitAnd: "And",
+    ast.BitOr: "Or",
+}
+_COMPARE = {
+    ast.Eq: "Equal",
+    ast.Gt: "Greater",
+    ast.Lt: "Less",
+    ast.GtE: "GreaterOrEqual",
+    ast.LtE: "LessOrEqual",
+}
+MAX_STATEMENTS = 100_000
+
+
+def import_torchscript(source: str) -> list[Graph]:
+    """One graph per ``forward`` method in ``source``; ``ValueError`` when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise ValueError(f"not parsable TorchScript code: {type(exc).__name__}") from None
+    return [
+        _Builder(f"{cls.name}.forward").function(method)
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef)
+        for method in cls.body
+        if isinstance(method, ast.FunctionDef) and method.name == "forward"
+    ]
+
+
+@dataclass
+class _Builder:
+    name: str
+    nodes: list[Node] = field(default_factory=list)
+    constants: dict[str, Constant] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    counter: list[int] = field(default_factory=lambda: [0])
+    returned: list[str] = field(default_factory=list)
+
+    def function(self, method: ast.FunctionDef) -> Graph:
+        inputs = []
+        for arg in method.args.args[1:]:
+            self.env[arg.arg] = arg.arg
+            inputs.append(ValueInfo(arg.arg, "unknown", None))
+        self.block(method.body)
+        outputs = [ValueInfo(name, "unknown", None) for name in self.returned]
+        return Graph(self.name, self.nodes, inputs, outputs, self.constants)
+
+    def fresh(self, hint: str) -> str:
+        self.counter[0] += 1
+        return f"{hint}.{self.counter[0]}"
+
+    def block(self, statements: list[ast.stmt]) -> None:
+        for statement in statements:
+            if self.counter[0] > MAX_STATEMENTS:
+                return
+            if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                target = statement.targets[0]
+                if isinstance(target, ast.Name):
+                    self.env[target.id] = self.expression(statement.value, target.id)
+            elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                if statement.value is not None:
+                    self.env[statement.target.id] = self.expression(statement.value, statement.target.id)
+            elif isinstance(statement, ast.Return) and statement.value is not None:
+                self.returned.append(self.expression(statement.value, "output"))
+            elif isinstance(statement, ast.If):
+                self.branch(statement)
+
+    def branch(self, statement: ast.If) -> None:
+        """``if c: a = ... else: a = ...`` -> an If node producing every name either branch assigns."""
+        condition = self.expression(statement.test, "cond")
+        branches: dict[str, _Builder] = {}
+        assigned: dict[str, None] = {}
+        for label, body in (("then_branch", statement.body), ("else_branch", statement.orelse)):
+            inner = _Builder(f"{self.name}/{label}", env=dict(self.env), counter=self.counter)
+            inner.block(body)
+            branches[label] = inner
+            assigned.update(dict.fromkeys(n for n, v in inner.env.items() if self.env.get(n) != v))
+        outputs = {name: self.fresh(name) for name in assigned}
+        subgraphs = {}
+        for label, inner in branches.items():
+            results = [
+                ValueInfo(inner.env.get(name, self.env.get(name, name)), "unknown") for name in assigned
+            ]
+            subgraphs[label] = Graph(inner.name, inner.nodes, [], results, inner.constants)
+        node = Node(
+            self.fresh("if"),
+            "If",
+            "",
+            (condition,),
+            tuple(outputs.values()),
+            subgraphs=subgraphs,
+            captures=captures_of(subgraphs.values()),
+        )
+        self.nodes.append(node)
+        self.env.update(outputs)
+
+    def expression(self, expr: ast.expr, hint: str) -> str:
+        if isinstance(expr, ast.Name):
+            return self.env.get(expr.id) or self.constant(hint, None, expr.id)
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, int | float | bool):
+            return self.constant(hint, np.array(expr.value), None)
+        if isinstance(expr, ast.Attribute):
+            return self.constant(hint, None, ast.unparse(expr))
+        if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in _COMPARE:
+            return self.op(_COMPARE[type(expr.ops[0])], [expr.left, expr.comparators[0]], hint)
+        if isinstance(expr, ast.BinOp) and type(expr.op) in _BINARY:
+            return self.op(_BINARY[type(expr.op)], [expr.left, expr.right], hint)
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not | ast.Invert):
+            return self.op("Not", [expr.operand], hint)
+        if isinstance(expr, ast.Call):
+            return self.call(expr, hint)
+        return self.op("Unknown", [], hint)
+
+    def call(self, call: ast.Call, hint: str) -> str:
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        args = list(call.args)
+        if name == "forward" and isinstance(func, ast.Attribute):
+            weight = self.constant(f"{ast.unparse(func.value)}.weight", None, None, shape=(2, 2))
+            return self.op("MatMul", args[:1], hint, extra=[weight])
+        if name == "tensor" and args:
+            try:
+                value = np.array(ast.literal_eval(args[0]))
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = None
+            return self.constant(hint, value, None)
+        if name in ("bool", "int", "Int", "Bool", "item"):
+            return self.op("Identity", args[:1], hint)
+        if name == "slice" and args:
+            return self.slice(args, hint)
+        if name == "select" and len(args) == 3:
+            return self.op("Gather", [args[0], args[2]], hint, attributes={"axis": _literal(args[1], 0)})
+        op = CALLS.get(name)
+        if op is None:
+            return self.op(f"aten::{name}" if name else "Unknown", args, hint)
+        if op in ("ReduceMin", "ReduceMax", "ReduceMean", "ReduceSum", "Cast", "Identity"):
+            args = args[:1]
+        if op == "Gather":  # torch.embedding(weight, indices)
+            return self.op(op, args[:2], hint)
+        return self.op(op, args, hint)
+
+    def slice(self, args: list[ast.expr], hint: str) -> str:
+        axis, start, end = (
+            _literal(args[i], d) if len(args) > i else d for i, d in ((1, 0), (2, 0), (3, 1 << 62))
+        )
+        params = [self.constant(f"{hint}.{part}", np.array([value]), None) for part, value in
+                  (("starts", start), ("ends", end), ("axes", axis))]  # fmt: skip
+        source = self.expression(args[0], hint)
+        output = self.fresh(hint)
+        self.nodes.append(Node(output, "Slice", "", (source, *params), (output,)))
+        return output
+
+    def op(
+        self,
+        op_type: str,
+        args: list[ast.expr],
+        hint: str,
+        *,
+        extra: list[str] | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> str:
+        inputs = [self.expression(arg, hint) for arg in args]
+        output = self.fresh(hint)
+        node = Node(output, op_type, "", (*inputs, *(extra or [])), (output,), dict(attributes or {}))
+        self.nodes.append(node)
+        return output
+
+    def constant(self, hint: str, value: Any, label: str | None, shape: tuple[int, ...] | None = None) -> str:
+        name = label or self.fresh(hint)
+        if name not in self.constants:
+            if value is not None and value.dtype.kind in "biuf":
+                self.constants[name] = Constant(name, str(value.dtype), tuple(value.shape), value)
+            else:
+                self.constants[name] = Constant(name, "unknown", shape or (), None)
+        return name
+
+
+def _literal(expr: ast.expr, default: int) -> int:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, int):
+        return int(expr.value)
+    if (
+        isinstance(expr, ast.UnaryOp)
+        and isinstance(expr.op, ast.USub)
+        and isinstance(expr.operand, ast.Constant)
+    ):
+        value = expr.operand.value
+        return -int(value) if isinstance(value, int) else default
+    return default
