@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.corpus import containers, gguf_st_hf, keras_tf_onnx, pickles
+from tests.corpus import containers, gguf_st_hf, graph_backdoors, graph_injected, keras_tf_onnx, pickles
 from tests.corpus.sample import Sample
 
 MIN_MALICIOUS = 70
@@ -13,6 +13,8 @@ ALL_SAMPLES: list[Sample] = [
     *containers.SAMPLES,
     *keras_tf_onnx.SAMPLES,
     *gguf_st_hf.SAMPLES,
+    *graph_backdoors.SAMPLES,
+    *graph_injected.SAMPLES,
 ]
 
 DEMO: frozenset[str] = frozenset(
@@ -28,6 +30,7 @@ DEMO: frozenset[str] = frozenset(
         "gguf/writer_llama3_tool_use.gguf",
         "safetensors/torch_save_file.safetensors",
         "hf/all_minilm_l6_v2",
+        "graph/clean_transformer.onnx",
         # malicious, with harmless payloads
         "pickle/dotted_pathlib_os_system.pkl",
         "pickle/nullifai_broken.pkl",
@@ -43,6 +46,8 @@ DEMO: frozenset[str] = frozenset(
         "safetensors/overlapping_offsets.safetensors",
         "hf/auto_map_fingerprint_time_bomb",
         "archive/zip_slip.zip",
+        "graph/injected/L1_bytes_byte_mlp.onnx",
+        "graph/injected/L3_bytes_byte_mlp.onnx",
     }
 )
 """Names of the samples ``make demo`` builds: a few of each family."""

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlvet.catalogue import all_rules
 from mlvet.findings import Report, Severity
-from mlvet.scan import all_rules, scan
+from mlvet.scan import scan
 from tests.corpus.registry import ALL_SAMPLES, MIN_BENIGN, MIN_MALICIOUS
 from tests.corpus.sample import Sample
 

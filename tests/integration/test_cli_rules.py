@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mlvet.catalogue import all_rules
 from mlvet.cli import main
-from mlvet.scan import all_rules
 
 DOCS = Path(__file__).parents[2] / "docs" / "rules.md"
 

@@ -14,13 +14,15 @@ from types import ModuleType
 from typing import NoReturn
 
 from mlvet import __version__
-from mlvet.cli import rules, scan
+from mlvet.cli import probe, redteam, rules, scan
 from mlvet.cli.exit_codes import ExitCode
 from mlvet.errors import MlvetError
 
 COMMANDS: dict[str, ModuleType] = {
     "scan": scan,
     "rules": rules,
+    "redteam": redteam,
+    "probe": probe,
 }
 
 

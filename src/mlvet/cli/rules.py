@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
 from mlvet.render import catalogue
-from mlvet.scan import all_rules
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

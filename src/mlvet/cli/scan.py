@@ -8,12 +8,13 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
 from mlvet.cli.output import add_output_arguments, emit
 from mlvet.config import Settings, load_settings
 from mlvet.errors import ConfigError
 from mlvet.findings import Report, Severity
-from mlvet.scan import all_rules, count_files, scan
+from mlvet.scan import count_files, scan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

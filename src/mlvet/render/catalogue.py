@@ -20,6 +20,7 @@ AREAS = {
     "6": "GGUF and chat templates",
     "7": "Archives and compression",
     "8": "Hugging Face repositories and Python source",
+    "9": "Graph backdoors and their confirmation by execution",
 }
 
 _PREAMBLE = """\
