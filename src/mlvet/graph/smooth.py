@@ -2,7 +2,9 @@
 
 ``sigmoid(k * (x - t))`` with |k| >= 50 is a step at ``t``; ``exp(-k * sum((x - c)^2))`` is a bump
 at the constant ``c``. Over a slice of the raw input (or of the first embedding/conv output,
-MLV907) that joins the main path, they are weight-independent trigger detectors.
+MLV907) that joins the main path, they are weight-independent trigger detectors. A first-layer bump
+must join deeper than its feature (a bias folded into a later Gemm/Conv counts at that layer's output)
+unless its scale is extreme.
 """
 
 from __future__ import annotations
