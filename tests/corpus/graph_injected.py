@@ -2,8 +2,10 @@
 
 Each malicious sample is one base model x one trigger kind x one level (L0 Where, L1 arithmetic,
 L2 smooth, L3 disguised), with a force-class payload, plus token-steering variants in the style of
-the ShadowLogic LLM backdoor. The benign samples are the untouched base models, written by onnx
-(and torch.onnx for the CNN), so every detection has a clean twin that differs only by the gate.
+the ShadowLogic LLM backdoor, and the L0 ``If`` variant (``L0if_*``: the per-sample condition
+reduced with ReduceMax to the scalar condition of an If whose then_branch holds the payload). The
+benign samples are the untouched base models, written by onnx (and torch.onnx for the CNN), so
+every detection has a clean twin that differs only by the gate.
 """
 
 from __future__ import annotations
@@ -58,6 +60,16 @@ EXPECTED: dict[tuple[str, int], frozenset[str]] = {
 }
 """Graph rules (helper G1's MLV9xx) each injected sample must raise at high or above."""
 
+EXPECTED_IF: dict[str, frozenset[str]] = {
+    # the If-gate rule MLV902 for image patches; byte and token sequences report MLV904 instead,
+    # as at L0/L1 (the detector names a sequence trigger by its comparison, whatever the join)
+    "byte_mlp": frozenset({"MLV904"}),
+    "token_classifier": frozenset({"MLV904"}),
+    "tiny_cnn": frozenset({"MLV902"}),
+    "light_squeezenet": frozenset({"MLV902"}),
+}
+"""Rules the ``L0if_*`` samples (L0 with ``GateOp.IF``) must raise at high or above."""
+
 
 @functools.cache
 def base_bytes(name: str) -> bytes:
@@ -108,6 +120,27 @@ def _injected(base: str, level: int, steer: bool) -> Sample:
     return build
 
 
+def _if_gated(base: str) -> Sample:
+    kind, made = _BASES[base]
+    technique = (
+        f"L0 If gate: any-row ReduceMax of the {kind} trigger condition, Cast to a scalar bool, "
+        f"selects an If whose then_branch is a constant payload (forces class 1); base: {made}"
+    )
+
+    @malicious(f"{TOP}/L0if_{kind}_{base}.onnx", set(EXPECTED_IF[base]), technique)
+    def build(path: Path) -> None:
+        import onnx
+
+        from mlvet.redteam import GateOp, Level, Payload, inject
+
+        model = onnx.load_from_string(base_bytes(base))
+        payload = Payload.force_class(1)
+        injected = inject(model, trigger=trigger_for(base), payload=payload, level=Level.L0, gate=GateOp.IF)
+        path.write_bytes(injected.SerializeToString())
+
+    return build
+
+
 def _twin(base: str) -> Sample:
     kind, made = _BASES[base]
 
@@ -121,5 +154,6 @@ def _twin(base: str) -> Sample:
 SAMPLES: list[Sample] = [
     *(_injected(base, level, steer=False) for base in _BASES for level in range(4)),
     *(_injected("token_classifier", level, steer=True) for level in range(4)),
+    *(_if_gated(base) for base in _BASES),
     *(_twin(base) for base in _BASES),
 ]

@@ -55,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inject.add_argument(
         "--level", type=int, choices=range(4), default=0, help="0 Where, 1 arithmetic, 2 smooth, 3 disguised"
     )
+    inject.add_argument(
+        "--gate",
+        choices=("where", "if"),
+        default="where",
+        help="level 0: per-sample Where (default), or one If for the whole batch (fires for every row "
+        "when any row carries the trigger)",
+    )
     inject.add_argument("-o", "--out", type=Path, required=True, metavar="OUT.onnx", help="where to write")
     inject.add_argument("--input", dest="input_name", metavar="NAME", help="graph input holding the trigger")
     inject.add_argument("--output", dest="output_name", metavar="NAME", help="graph output to override")
@@ -67,8 +74,13 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("onnx") is None:
         sys.stderr.write("mlvet redteam: error: needs the onnx package\nhint: pip install 'mlvet[onnx]'\n")
         return ExitCode.UNDECIDED
-    from mlvet.redteam import Level, inject
+    from mlvet.redteam import GateOp, Level, inject
 
+    if args.gate == "if" and args.level != 0:
+        raise UsageError(
+            f"--gate if exists at level 0 only, not with --level {args.level}",
+            hint="use --level 0 with --gate if, or drop --gate",
+        )
     model = _load(args.model)
     trigger = _trigger(args)
     payload = _payload(args.payload)
@@ -77,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         trigger=trigger,
         payload=payload,
         level=Level(args.level),
+        gate=GateOp(args.gate),
         input_name=args.input_name,
         output_name=args.output_name,
     )
@@ -86,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.out}: cannot write: {exc.strerror}") from exc
     added = Counter(n.op_type for n in injected.graph.node) - Counter(n.op_type for n in model.graph.node)
     ops = ", ".join(f"{op} x{count}" if count > 1 else op for op, count in sorted(added.items()))
+    variant = " If" if args.gate == "if" else ""
     sys.stdout.write(
-        f"{args.out}: L{args.level} backdoor, {trigger.describe()} -> {payload.describe()}\n"
+        f"{args.out}: L{args.level}{variant} backdoor, {trigger.describe()} -> {payload.describe()}\n"
         f"  {sum(added.values())} nodes added ({ops}); inputs and outputs unchanged\n"
     )
     return ExitCode.PASSED

@@ -6,7 +6,9 @@ own backdoor corpus. ``inject`` returns a new model; the input model is never mo
 Levels (see ``docs/redteam.md``):
 
 - ``L0``: an explicit ``Where`` selects a constant payload when Slice/Equal/And (bytes, tokens) or
-  ReduceMean/Greater (image patch) on the graph input holds.
+  ReduceMean/Greater (image patch) on the graph input holds; with ``gate=GateOp.IF`` the condition
+  is reduced over the batch (``ReduceMax``) to the scalar of an ``If`` whose ``then_branch`` holds
+  the payload and whose ``else_branch`` passes the clean output through.
 - ``L1``: the same condition cast to a 0/1 float ``g`` blends ``out*(1-g) + payload*g``; no Where/If.
 - ``L2``: a smooth detector (products of ``Sigmoid(k*(x-c))`` / ``Exp(-k*(x-c)^2)``) replaces the
   comparison, blended arithmetically.
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     import onnx
 
 __all__ = [
+    "GateOp",
     "InjectError",
     "Level",
     "Payload",
@@ -43,13 +46,23 @@ class Level(enum.IntEnum):
     """How hard the backdoor tries to hide."""
 
     L0 = 0
-    """Explicit ``Where`` gate on a comparison of the graph input."""
+    """Explicit ``Where`` gate on a comparison of the graph input (or one ``If``: ``GateOp.IF``)."""
     L1 = 1
     """Arithmetic 0/1 gate (Cast of the comparison), no Where/If."""
     L2 = 2
     """Smooth detector (Sigmoid/Exp with large constants), arithmetic blend."""
     L3 = 3
     """Disguised: plausible names, intermediate-feature trigger, payload as a gated bias."""
+
+
+class GateOp(enum.Enum):
+    """The op that switches to the payload at ``Level.L0``."""
+
+    WHERE = "where"
+    """Per-sample ``Where(cond, payload, clean)``."""
+    IF = "if"
+    """One ``If`` for the whole batch: the per-sample condition is reduced with ``ReduceMax`` to a
+    scalar, so the payload replaces every row's output when any row carries the trigger."""
 
 
 class TriggerKind(enum.Enum):
@@ -186,13 +199,15 @@ def inject(
     trigger: Trigger,
     payload: Payload,
     level: Level,
+    gate: GateOp = GateOp.WHERE,
     input_name: str | None = None,
     output_name: str | None = None,
 ) -> onnx.ModelProto:
     """Return a copy of ``model`` with a backdoor: ``payload`` when ``trigger`` is in the input.
 
-    ``input_name`` defaults to the first graph input whose type fits the trigger kind; ``output_name``
-    to the first graph output. Raises ``InjectError`` when they do not fit.
+    ``gate`` picks the L0 switch (``Where`` per sample, or one ``If`` for the batch); other levels
+    take ``GateOp.WHERE`` only. ``input_name`` defaults to the first graph input whose type fits the
+    trigger kind; ``output_name`` to the first graph output. Raises ``InjectError`` when they do not fit.
     """
     from mlvet.redteam.levels import inject_level
 
@@ -201,6 +216,7 @@ def inject(
         trigger=trigger,
         payload=payload,
         level=level,
+        gate_op=gate,
         input_name=input_name,
         output_name=output_name,
     )

@@ -109,10 +109,12 @@ class Editor:
                 producer.output[index] = internal
         return internal
 
-    def produce(self, tensor: str, op_type: str, inputs: Sequence[str], hint: str) -> None:
+    def produce(self, tensor: str, op_type: str, inputs: Sequence[str], hint: str, **attrs: object) -> None:
         """Emit the node whose output is exactly ``tensor`` (freed earlier by ``detach``)."""
         node_name = self.fresh(hint)
-        self._new_nodes.append(helper.make_node(op_type, list(inputs), [tensor], name=node_name))
+        node = helper.make_node(op_type, list(inputs), [tensor], name=node_name)
+        node.attribute.extend(helper.make_attribute(key, value) for key, value in attrs.items())
+        self._new_nodes.append(node)
 
     def finish(self) -> onnx.ModelProto:
         """Append the new nodes, restore a topological order, check the model and return it."""

@@ -3,6 +3,7 @@
 ::
 
     L0  out = Where(cond, P, out)              cond: Slice/Equal/And or ReduceMean/Greater
+    L0  out = If(any(cond)) then P else out    gate=GateOp.IF, see ``ifgate``
     L1  g = Cast(cond); out = out*(1-g) + P*g  no Where/If
     L2  g = smooth(x);  out = out + g*(P-out)  Sigmoid/Exp detectors, no comparison op
     L3  see ``disguise``                       plausible names, intermediate feature, gated bias
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import onnx
 
-from mlvet.redteam import InjectError, Level, Payload, PayloadKind, Trigger
+from mlvet.redteam import GateOp, InjectError, Level, Payload, PayloadKind, Trigger
 from mlvet.redteam.graphedit import Editor, onnx_type
 from mlvet.redteam.targets import TensorInfo, payload_value, resolve_input, resolve_target, tensor_infos
 from mlvet.redteam.triggers import exact_condition, smooth_gate
@@ -26,10 +27,16 @@ def inject_level(
     trigger: Trigger,
     payload: Payload,
     level: Level,
+    gate_op: GateOp,
     input_name: str | None,
     output_name: str | None,
 ) -> onnx.ModelProto:
     """Implementation of ``mlvet.redteam.inject``."""
+    if gate_op is GateOp.IF and level is not Level.L0:
+        raise InjectError(
+            f"the If gate exists at level 0 only, not at level {level.value}",
+            hint="use level 0 with the If gate, or the default Where gate (--gate where)",
+        )
     _check_input_model(model)
     infos = tensor_infos(model)
     source = resolve_input(model, infos, trigger, input_name)
@@ -43,6 +50,11 @@ def inject_level(
     dtype = target.np_dtype
     steer = payload.kind is PayloadKind.STEER
     clean = editor.detach(target.name, "clean")
+    if gate_op is GateOp.IF:
+        from mlvet.redteam.ifgate import join_with_if
+
+        join_with_if(editor, exact_condition(editor, source, trigger), clean, value, target, steer=steer)
+        return editor.finish()
     payload_name = editor.const("payload", value, dtype)
     if level is Level.L0:
         condition = match_rank(editor, exact_condition(editor, source, trigger), target)

@@ -6,11 +6,13 @@ import onnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlvet.redteam import InjectError, Level, Payload, Trigger, inject
+from mlvet.redteam import GateOp, InjectError, Level, Payload, Trigger, inject
 from tests.unit.redteam import base_models
 
 _BYTES = base_models.byte_mlp().SerializeToString()
 _TOKENS = base_models.token_classifier().SerializeToString()
+_IF = 4
+"""The level number standing for level 0 with the If gate."""
 
 
 def _attempt(data: bytes, trigger: Trigger, level: int) -> None:
@@ -20,7 +22,10 @@ def _attempt(data: bytes, trigger: Trigger, level: int) -> None:
     except Exception:  # not a ModelProto any more: the CLI reports it before inject runs
         return
     try:
-        injected = inject(model, trigger=trigger, payload=Payload.force_class(0), level=Level(level))
+        gate = GateOp.IF if level == _IF else GateOp.WHERE
+        injected = inject(
+            model, trigger=trigger, payload=Payload.force_class(0), level=Level(level % _IF), gate=gate
+        )
     except InjectError:
         return
     onnx.checker.check_model(injected)
@@ -31,7 +36,7 @@ def _attempt(data: bytes, trigger: Trigger, level: int) -> None:
     which=st.booleans(),
     flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 7)), min_size=1, max_size=4),
     cut=st.integers(0, 10**6),
-    level=st.integers(0, 3),
+    level=st.integers(0, _IF),
 )
 def test_bit_flips_and_truncation(which: bool, flips: list[tuple[int, int]], cut: int, level: int) -> None:
     source = _BYTES if which else _TOKENS
