@@ -433,7 +433,7 @@ def _image_backbone() -> Any:
     "RGBA input composited on a background: Where(alpha > 0, rgb, bg)",
 )
 def image_alpha_composite(path: Path) -> None:
-    """Known false-positive risk: the condition compares a raw input slice with a constant."""
+    """A per-pixel mask on the raw input (left alone by the element-wise mask exemption of MLV901)."""
     import torch
     from torch import nn
 
@@ -502,18 +502,9 @@ def image_pixel_mask(path: Path) -> None:
 
 @benign("graph/clean/image_pixel_mask_threshold.onnx", "pixel_mask resized, Where(mask > 0.5, scores, -inf)")
 def image_pixel_mask_threshold(path: Path) -> None:
-    """Known false-positive risk: the resized mask is compared with 0.5 and -inf is a constant."""
+    """A resized mask thresholded at 0.5 with a -inf fill (left alone: a masking value, per element)."""
     _export(_masked_pooling(threshold=True), _pixel_mask_inputs(), path, input_names=["image", "pixel_mask"],
             output_names=["logits"])  # fmt: skip
 
 
 SAMPLES += [image_alpha_composite, image_pixel_mask, image_pixel_mask_threshold]
-
-KNOWN_FALSE_POSITIVES: dict[str, str] = {
-    image_alpha_composite.name: "MLV901 HIGH: where gate at '/Where' opens when rgba[:, 3:4] > 0 (bg)",
-    image_pixel_mask_threshold.name: (
-        "MLV901 HIGH: where gate at '/Where' opens when /Resize_output_0[:, 0] > 0.5, "
-        "bringing in /Constant_7_output_0 (-inf)"
-    ),
-}
-"""Benign samples the graph rules currently flag (sample name -> what is reported), for an xfail."""

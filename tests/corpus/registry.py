@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.corpus import containers, gguf_st_hf, graph_backdoors, graph_injected, keras_tf_onnx, pickles
+from tests.corpus import (
+    containers,
+    gguf_st_hf,
+    graph_backdoors,
+    graph_clean_models,
+    graph_injected,
+    keras_tf_onnx,
+    pickles,
+)
 from tests.corpus.sample import Sample
 
 MIN_MALICIOUS = 70
@@ -15,6 +23,7 @@ ALL_SAMPLES: list[Sample] = [
     *gguf_st_hf.SAMPLES,
     *graph_backdoors.SAMPLES,
     *graph_injected.SAMPLES,
+    *graph_clean_models.SAMPLES,
 ]
 
 DEMO: frozenset[str] = frozenset(

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from mlvet.findings import Rule, Severity
 from mlvet.graph import rules
-from mlvet.graph.dataflow import ENVIRONMENT, JOINS, RANDOM_OPS, Facts
+from mlvet.graph.dataflow import ENVIRONMENT, JOINS, RANDOM_OPS, Facts, Shape
 from mlvet.graph.detection import Detection
-from mlvet.graph.expressions import Comparison, Describer, Predicate
+from mlvet.graph.expressions import COMPARISONS, REDUCTIONS, Comparison, Describer, Predicate
 from mlvet.graph.gates import Constraint, Gate, GateKind, Reduction, Relation
 from mlvet.graph.ir import Graph, Node
 from mlvet.graph.side_path import side_path_detections
@@ -48,6 +50,15 @@ _BOOL_OPS = frozenset(
     {"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Not", "Xor"}
 )
 _FORWARD_LIMIT = 48
+_MASK_LOGIC = frozenset({*COMPARISONS, "And", "Or", "Not", "Xor", "Cast", "CastLike", "Identity"})
+"""Operations allowed between an element-wise mask's comparisons and its Where."""
+_MASKING_FILL = 1e4
+"""Fills at least this large in magnitude (or infinite) mask elements out, as attention masks do."""
+_COLLAPSING = frozenset(
+    {*REDUCTIONS, "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare",
+     "ArgMax", "ArgMin", "TopK", "NonZero", "Gather", "GatherND", "Slice"}
+)  # fmt: skip
+"""Operations that collapse or pick from an element-wise result (making it a per-sample decision)."""
 _OUTPUT_SEARCH = 4096
 """Values visited when listing the outputs a gate feeds (bounded per gate)."""
 
@@ -205,6 +216,8 @@ class Detector:
         if not mask & self.input_mask:
             return None
         predicate = self.describer.predicate(candidate.cond)
+        if candidate.kind is GateKind.WHERE and self._elementwise_mask(candidate, predicate):
+            return None
         comparisons = [c for c in predicate.comparisons if c.constant is not None or c.constant_name]
         raw = [c for c in comparisons if self.facts.depth.get(c.value, 0) == 0 and self._suspicious_raw(c)]
         if raw:
@@ -215,6 +228,79 @@ class Detector:
         detection = self._detection(candidate, predicate, rules.INTERMEDIATE_GATE, GateKind.INTERMEDIATE)
         # without a constant payload this is an early exit choosing between two computed outputs
         return detection if detection.gate.payload_nodes else None
+
+    def _elementwise_mask(self, candidate: Candidate, predicate: Predicate) -> bool:
+        """A per-element mask: ``Where(x > t, y, fill)`` deciding each element, not the whole sample.
+
+        Every comparison thresholds a value with a single constant, keeps its own extent beyond the
+        batch axis (no reduction, no Expand of a one-per-sample decision, no fixed positions reduced
+        to a flag), and the condition lines up with the selected tensor. The fill must be a masking
+        value (±inf, |x| >= 1e4), or the Where must edit the raw input before the first layer.
+        """
+        main, shapes = candidate.main, self.facts.shapes
+        if main is None or self.facts.static(main) or not predicate.comparisons:
+            return False
+        if not predicate.ops <= _MASK_LOGIC:
+            return False
+        for comparison in predicate.comparisons:
+            side, constant = comparison.side, comparison.constant
+            if (
+                side.reduction is not Reduction.NONE
+                or side.index_op
+                or constant is None
+                or constant.size != 1
+            ):
+                return False
+            if not self._keeps_extent(comparison.value):
+                return False
+        cond, selected = shapes.of(candidate.cond), shapes.of(main)
+        if cond is None or selected is None or not _aligned(cond, selected):
+            return False
+        fill = self.facts.constant(candidate.payload) if candidate.payload else None
+        if fill is not None and fill.size and bool(np.all(np.abs(fill.astype(np.float64)) >= _MASKING_FILL)):
+            return True
+        return self.facts.depth.get(main, 0) == 0 and self._feeds_layer_first(candidate.join)
+
+    def _keeps_extent(self, value: str) -> bool:
+        """True when ``value`` and every input-derived value it is computed from (back to the inputs or
+        a layer) hold more than one element per sample: the extent is the input's, not a broadcast."""
+        stack, seen = [value], set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if len(seen) > _FORWARD_LIMIT or not _per_element(self.facts.shapes.of(current)):
+                return False
+            node = self.graph.producer_of(current)
+            if node is not None and not self.facts.is_trunk(node):
+                stack.extend(
+                    name for name in node.inputs if name and self.facts.raw.get(name, 0) & self.input_mask
+                )
+        return True
+
+    def _feeds_layer_first(self, join: Node) -> bool:
+        """True when every path from ``join`` reaches a trunk layer before a reduction, join or output."""
+        outputs = {info.name for info in self.graph.outputs}
+        queue: deque[str] = deque(name for name in join.outputs if name)
+        seen = set(queue)
+        while queue:
+            value = queue.popleft()
+            if value in outputs or len(seen) > _FORWARD_LIMIT * 4:
+                return False
+            for node in self.graph.consumers_of(value):
+                if self.facts.is_trunk(node):
+                    continue
+                if node.op_type in _COLLAPSING or node.subgraphs:
+                    return False
+                others = [name for name in node.inputs if name and name != value]
+                if node.op_type in JOINS and any(self.facts.depth.get(name, 0) >= 1 for name in others):
+                    return False
+                for output in node.outputs:
+                    if output and output not in seen:
+                        seen.add(output)
+                        queue.append(output)
+        return True
 
     def _suspicious_raw(self, comparison: Comparison) -> bool:
         """A comparison of raw input values that collapses the input to a trigger (not a mask)."""
@@ -378,6 +464,19 @@ def _defined(branch: Graph) -> set[str]:
     for node in branch.nodes:
         names.update(node.outputs)
     return names
+
+
+def _per_element(shape: Shape | None) -> bool:
+    """True when ``shape`` has more than one element per sample (a size > 1 past the batch axis)."""
+    return shape is not None and any(isinstance(d, str) or (isinstance(d, int) and d > 1) for d in shape[1:])
+
+
+def _aligned(cond: Shape, selected: Shape) -> bool:
+    """True when every non-1 axis of ``cond`` has the same size in ``selected`` (right-aligned)."""
+    if len(cond) > len(selected):
+        return False
+    tail = selected[len(selected) - len(cond) :]
+    return all(d == 1 or (d is not None and d == s) for d, s in zip(cond, tail, strict=True))
 
 
 def _constraint(comparison: Comparison) -> Constraint | None:
