@@ -8,6 +8,7 @@ from tests.corpus import (
     graph_backdoors,
     graph_clean_models,
     graph_injected,
+    graph_tensorflow,
     keras_tf_onnx,
     pickles,
 )
@@ -24,6 +25,7 @@ ALL_SAMPLES: list[Sample] = [
     *graph_backdoors.SAMPLES,
     *graph_injected.SAMPLES,
     *graph_clean_models.SAMPLES,
+    *graph_tensorflow.SAMPLES,
 ]
 
 DEMO: frozenset[str] = frozenset(

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlvet._internal.paths import location_escape
-from mlvet._internal.protowire import LENGTH, Field, iter_fields
-from mlvet.findings import Location, Rule, Severity
+from mlvet._internal.protowire import LENGTH, Field, WireError, iter_fields
+from mlvet.findings import Location, ProblemKind, Rule, Severity
 from mlvet.scan.base import ScanContext
 from mlvet.scan.tensorflow.ops import CHECKPOINT_OPS, DEBUG_OPS, OPS, PRINT_OPS, PROTO_OPS, Reach
 
@@ -96,8 +96,12 @@ class _Container:
 class GraphScan:
     """Check one GraphDef; ``saver`` holds the node names its MetaGraphDef's SaverDef points at."""
 
-    def __init__(self, ctx: ScanContext, prefix: str, saver: set[str] | None) -> None:
+    def __init__(
+        self, ctx: ScanContext, prefix: str, saver: set[str] | None, outputs: list[str] | None = None
+    ) -> None:
         self.ctx = ctx
+        self.outputs = outputs or []
+        """Signature output tensors: the graph-backdoor rules look at what they compute."""
         self.prefix = prefix
         self.saver_names = saver or set()
         self.saver_scopes = {name.rsplit("/", 1)[0] + "/" for name in self.saver_names if "/" in name}
@@ -115,17 +119,38 @@ class GraphScan:
         self._check(main, saver_function=False)
         for name, container in functions.items():
             self._check(container, saver_function=name in saver_functions)
+        self._find_gates(graph, saver_functions)
 
-    def _in_saver_scope(self, node: _Node) -> bool:
-        if node.name in self.saver_names or any(node.name.startswith(s) for s in self.saver_scopes):
+    def _find_gates(self, graph: memoryview, saver_functions: set[str]) -> None:
+        """The graph-backdoor rules (MLV9xx) on the graph and each function, the saver left out."""
+        from mlvet.graph.detect import detect
+        from mlvet.graph.reporting import report_detections
+        from mlvet.graph.tf_import import import_graph_def
+
+        try:
+            graphs = import_graph_def(
+                graph, skip_node=self._in_saver_scope, skip_functions=saver_functions, outputs=self.outputs
+            )
+            for index, imported in enumerate(graphs):
+                where = f"function {imported.name[:200]!r}" if index else ""
+                report_detections(detect(imported), self.ctx, where=where)
+        except WireError as exc:
+            self.ctx.problem(ProblemKind.CORRUPT, f"graph backdoor analysis: malformed GraphDef ({exc})")
+        except (RecursionError, MemoryError) as exc:
+            self.ctx.problem(
+                ProblemKind.LIMIT, f"graph backdoor analysis ran out of resources ({type(exc).__name__})"
+            )
+
+    def _in_saver_scope(self, name: str) -> bool:
+        if name in self.saver_names or any(name.startswith(s) for s in self.saver_scopes):
             return True
-        return bool(_SAVER_SCOPE.match(node.name))
+        return bool(_SAVER_SCOPE.match(name))
 
     def _saver_functions(self, main: _Container, functions: dict[str, _Container]) -> set[str]:
         """Library functions the saver reaches: called from saver nodes or named like TF2's saver."""
         roots = {name for name in functions if _SAVER_FUNCTION.match(name)}
         for node in main.nodes:
-            if self._in_saver_scope(node):
+            if self._in_saver_scope(node.name):
                 roots.update(_called_functions(node, functions))
         reached: set[str] = set()
         pending = list(roots)
@@ -153,7 +178,7 @@ class GraphScan:
                 self._report(container, node, special[0], special[1], constants, writes=special[0] == FILE_OP)
                 continue
             assert risk is not None
-            in_saver = saver_function or (container.is_graph and self._in_saver_scope(node))
+            in_saver = saver_function or (container.is_graph and self._in_saver_scope(node.name))
             if node.op in CHECKPOINT_OPS and in_saver:
                 risky = [value for value in constants if _path_escapes(value)]
                 if risky:

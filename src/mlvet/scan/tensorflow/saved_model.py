@@ -4,10 +4,11 @@ Parsed from the protobuf wire format, without TensorFlow. Field numbers follow
 ``tensorflow/core/protobuf/saved_model.proto`` and ``meta_graph.proto``, ``framework/graph.proto``,
 ``node_def.proto``, ``function.proto`` and ``attr_value.proto`` (checked against the copies in
 ``tensorboard.compat.proto``): SavedModel{1 schema_version, 2 meta_graphs} → MetaGraphDef{2
-graph_def, 3 saver_def, 6 asset_file_def} → GraphDef{1 node, 2 library} → FunctionDefLibrary{1
-function} → FunctionDef{1 signature (OpDef{1 name}), 3 node_def}; NodeDef{1 name, 2 op, 3 input,
-5 attr}. The graphs themselves are walked by ``tensorflow_graph``; this module recognises the
-three kinds of file, finds the saver and checks asset paths.
+graph_def, 3 saver_def, 5 signature_def, 6 asset_file_def} → GraphDef{1 node, 2 library} →
+FunctionDefLibrary{1 function} → FunctionDef{1 signature (OpDef{1 name}), 3 node_def}; NodeDef{1
+name, 2 op, 3 input, 5 attr}. The graphs themselves are walked by ``tensorflow_graph``; this
+module recognises the three kinds of file, finds the saver and signature outputs and checks asset
+paths.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ RULES = (*GRAPH_RULES, ASSET_ESCAPE)
 _OP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_>.\-]*$")
 
 # field numbers (see the module docstring)
-_META_GRAPH, _GRAPH_DEF, _SAVER_DEF, _ASSET_FILE_DEF = 2, 2, 3, 6
+_META_GRAPH, _GRAPH_DEF, _SAVER_DEF, _SIGNATURE_DEF, _ASSET_FILE_DEF = 2, 2, 3, 5, 6
 _NODE = 1
 
 
@@ -86,9 +87,10 @@ def _scan_saved_model(data: memoryview, ctx: ScanContext) -> None:
         meta = fields_by_number(item.value)
         prefix = f"/meta_graphs/{index}"
         saver = _saver_names(meta.get(_SAVER_DEF, []))
+        outputs = _signature_outputs(meta.get(_SIGNATURE_DEF, []))
         for graph in meta.get(_GRAPH_DEF, []):
             if isinstance(graph.value, memoryview):
-                GraphScan(ctx, f"{prefix}/graph_def", saver).run(graph.value)
+                GraphScan(ctx, f"{prefix}/graph_def", saver, outputs).run(graph.value)
         for position, asset in enumerate(meta.get(_ASSET_FILE_DEF, [])):
             _check_asset(asset, f"{prefix}/asset_file_def/{position}", ctx)
         index += 1
@@ -118,6 +120,32 @@ def _saver_names(saver_defs: list[Field]) -> set[str]:
                     names.add(node_name(text(item)))
     names.discard("")
     return names
+
+
+def _signature_outputs(signatures: list[Field]) -> list[str]:
+    """Output tensor names: signature_def entry{2 SignatureDef{2 outputs entry{2 TensorInfo{1 name}}}}."""
+    names: list[str] = []
+    for entry in signatures:
+        for signature in _values(entry, 2):
+            for output in _values(signature, 2):
+                for info in _values(output, 2):
+                    names.extend(
+                        text(item)
+                        for item in iter_fields(info)
+                        if item.number == 1 and item.wire_type == LENGTH
+                    )
+    return names[:4096]
+
+
+def _values(message: Field | memoryview, number: int) -> list[memoryview]:
+    data = message.value if isinstance(message, Field) else message
+    if not isinstance(data, memoryview):
+        return []
+    return [
+        item.value
+        for item in iter_fields(data)
+        if item.number == number and isinstance(item.value, memoryview)
+    ]
 
 
 def _check_asset(asset: Field, pointer: str, ctx: ScanContext) -> None:
