@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from mlvet._internal.onnx_graphs import all_nodes
 from mlvet.probe.errors import MissingRuntimeError, RunnerError
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"})
@@ -32,7 +33,7 @@ def foreign_domains(model: onnx.ModelProto) -> set[str]:
     """Operator domains the model uses that onnxruntime cannot run without a custom-op library."""
     local = {f.domain for f in model.functions}
     used: set[str] = set()
-    for node in _all_nodes(model.graph):
+    for node in all_nodes(model.graph):
         used.add(node.domain)
     for function in model.functions:
         used.update(node.domain for node in function.node)
@@ -106,16 +107,6 @@ def held_constant(model: onnx.ModelProto, tensor: str, value: np.ndarray) -> onn
             if name == tensor:
                 node.input[index] = replacement
     return copy
-
-
-def _all_nodes(graph: onnx.GraphProto) -> Iterable[onnx.NodeProto]:
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _all_nodes(attribute.g)
-            for sub in attribute.graphs:
-                yield from _all_nodes(sub)
 
 
 def _summary(exc: BaseException) -> str:

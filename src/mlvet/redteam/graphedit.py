@@ -7,13 +7,14 @@ opsets (Slice and Reduce* take attributes before opset 10/13/18, inputs after).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
 
+from mlvet._internal.onnx_graphs import all_nodes
 from mlvet.redteam import InjectError
 
 _MIN_OPSET = 9
@@ -140,21 +141,10 @@ def _default_opset(model: onnx.ModelProto) -> int:
     raise InjectError("the model imports no default-domain opset")
 
 
-def _walk_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    """Every node, including those inside If/Loop/Scan bodies."""
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _walk_nodes(attr.g)
-            for sub in attr.graphs:
-                yield from _walk_nodes(sub)
-
-
 def _all_names(graph: onnx.GraphProto) -> set[str]:
     names = {v.name for v in (*graph.input, *graph.output, *graph.value_info)}
     names.update(init.name for init in graph.initializer)
-    for node in _walk_nodes(graph):
+    for node in all_nodes(graph):
         names.update(node.input)
         names.update(node.output)
         names.add(node.name)
@@ -169,13 +159,13 @@ def _reads(node: onnx.NodeProto) -> set[str]:
         subgraphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
         for sub in subgraphs:
             local = _all_outputs(sub) | {v.name for v in sub.input} | {i.name for i in sub.initializer}
-            for inner in _walk_nodes(sub):
+            for inner in all_nodes(sub):
                 needed.update(name for name in inner.input if name and name not in local)
     return needed
 
 
 def _all_outputs(graph: onnx.GraphProto) -> set[str]:
-    return {name for node in _walk_nodes(graph) for name in node.output}
+    return {name for node in all_nodes(graph) for name in node.output}
 
 
 def _topological(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
