@@ -9,3 +9,4 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 "$PYTHON" -m benchmarks.corpus_detection     # 1. detection, per sample and per tool
 "$PYTHON" -m benchmarks.corpus_throughput    # 2. one invocation over the corpus x10
 "$PYTHON" -m benchmarks.large_files          # 3. 2 GB checkpoint, 2M-opcode pickle
+"$PYTHON" -m benchmarks.graph.run            # 4. graph backdoors: TPR per level, FPs, probe, 100k nodes

@@ -1,0 +1,1 @@
+"""The graph-backdoor benchmark (issue 3): static detection, trigger synthesis, 100k-node timing."""
