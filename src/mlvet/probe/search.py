@@ -279,6 +279,8 @@ def _restart(
 def _limits(spec: InputSpec) -> tuple[float, float]:
     if spec.dtype == np.bool_:
         return 0.0, 1.0
+    if spec.table_rows is not None:
+        return 0.0, float(spec.table_rows - 1)
     if np.issubdtype(spec.dtype, np.integer):
         info = np.iinfo(spec.dtype)  # type: ignore[type-var]
         return float(info.min), float(info.max)

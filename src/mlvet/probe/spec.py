@@ -50,6 +50,8 @@ class InputSpec:
     """Clean values lie in ``[low, high]`` (integers: inclusive bounds)."""
     kind: str
     """``bytes``, ``tokens``, ``mask``, ``image``, ``bool``, ``integer`` or ``float``."""
+    table_rows: int | None = None
+    """Rows of the embedding table these ids index: ids at or past it make the model fail, not open."""
 
     @property
     def is_integer(self) -> bool:
@@ -93,8 +95,9 @@ def input_specs(
         ]
         kind = _kind(value.name, dtype, dims)
         shape = shapes.get(value.name) or _agreeing(dims, observed.get(value.name)) or _concrete(dims, kind)
-        low, high = _value_range(dtype, kind, vocab.get(value.name))
-        specs.append(InputSpec(value.name, dtype, shape, low, high, kind))
+        rows = vocab.get(value.name)
+        low, high = _value_range(dtype, kind, rows)
+        specs.append(InputSpec(value.name, dtype, shape, low, high, kind, rows))
     return specs
 
 

@@ -83,3 +83,12 @@ def test_elementwise_bound_on_integers_respects_strictness() -> None:
 def test_contradictions_and_misfits_are_unsolvable(rules: list[Constraint]) -> None:
     with pytest.raises(Unsolvable):
         solve(rules, [BYTES], _zeros(BYTES))
+
+
+def test_search_never_tries_token_ids_past_the_embedding_table() -> None:
+    from mlvet.probe.search import _candidates
+
+    spec = InputSpec("input_ids", np.dtype(np.int64), (1, 6), 0.0, 999.0, "tokens", table_rows=1000)
+    values = _candidates(spec, constants=[1500.0, 42.0], rng=np.random.default_rng(0))
+    assert values and max(values) <= 999 and min(values) >= 0
+    assert 42.0 in values
