@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
+
+from tests.corpus.registry import ALL_SAMPLES
 
 _REFUSED_ALWAYS = frozenset({"pickle.find_class"})
 _REFUSED_WHEN_ARMED = frozenset(
@@ -71,3 +74,14 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         _state["armed"] = False
     if _state["violations"]:
         pytest.fail("unsafe operations during the test: " + "; ".join(_state["violations"]), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every corpus sample, built once per session with the real frameworks (before the guard arms)."""
+    root = tmp_path_factory.mktemp("corpus")
+    for sample in ALL_SAMPLES:
+        target = root / sample.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sample.build(target)
+    return root

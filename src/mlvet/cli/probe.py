@@ -53,13 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.samples < 1 or args.budget < 1:
-        raise ConfigError("--samples and --budget must be at least 1")
+        raise ConfigError(
+            "--samples and --budget must be at least 1", hint="the defaults are --samples 16 --budget 2000"
+        )
     shapes: dict[str, tuple[int, ...]] = {}
     for text in args.shape:
         try:
             name, shape = parse_shape(text)
         except ValueError as exc:
-            raise ConfigError(f"--shape: {exc}") from None
+            raise ConfigError(
+                f"--shape: {exc}",
+                hint="give one per input, e.g. --shape input_ids=1,16 --shape image=1,3,32,32",
+            ) from None
         shapes[name] = shape
     report = probe(
         args.model,

@@ -19,19 +19,9 @@ from tests.corpus.graph_clean_models import SAMPLES
 from tests.unit.graph.conftest import scan_onnx_bytes
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("clean_models")
-    for sample in SAMPLES:
-        target = root / sample.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        sample.build(target)
-    return root
-
-
 @pytest.mark.parametrize("name", [s.name for s in SAMPLES])
-def test_clean_model_has_no_finding_at_low_or_above(built: Path, name: str) -> None:
-    report = scan([built / name])
+def test_clean_model_has_no_finding_at_low_or_above(corpus_root: Path, name: str) -> None:
+    report = scan([corpus_root / name])
     assert report.problems == ()
     findings = [(f.rule.id, f.severity, f.message) for f in report.findings if f.severity >= Severity.LOW]
     assert findings == []
