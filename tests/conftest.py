@@ -3,7 +3,8 @@
 The audit hook is installed once for the session. ``pickle.find_class`` is refused at all times (the
 hook raises, so the unpickling stops before any global is resolved). Process creation and ``exec`` of
 code that did not come from an import are refused while a test body runs; fixtures (which build the
-corpus with the real frameworks) run unarmed.
+corpus with the real frameworks) run unarmed. A test marked ``spawns_processes`` (the sandbox supervisor,
+a second interpreter, a peer tool's CLI) may start processes; it is still refused unpickling and exec.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _LEGITIMATE_EXEC_CALLERS = (
 """Modules whose own exec of generated code (imports, dataclass and test-wrapper synthesis) is fine."""
 
 _state: dict[str, Any] = {"armed": False, "violations": []}
+"""``armed``: False (fixtures), True (a test body), or "exec-only" (a test allowed to start processes)."""
 
 
 class UnsafeOperation(RuntimeError):
@@ -52,9 +54,13 @@ def _exec_is_legitimate(frame: FrameType | None) -> bool:
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    armed = _state["armed"]
     refused = event in _REFUSED_ALWAYS or (
-        _state["armed"]
-        and (event in _REFUSED_WHEN_ARMED or (event == "exec" and not _exec_is_legitimate(sys._getframe(1))))
+        bool(armed)
+        and (
+            (armed is True and event in _REFUSED_WHEN_ARMED)
+            or (event == "exec" and not _exec_is_legitimate(sys._getframe(1)))
+        )
     )
     if refused:
         _state["violations"].append(f"{event}{args!r:.200}")
@@ -67,7 +73,7 @@ sys.addaudithook(_audit)
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     _state["violations"].clear()
-    _state["armed"] = True
+    _state["armed"] = True if item.get_closest_marker("spawns_processes") is None else "exec-only"
     try:
         yield
     finally:

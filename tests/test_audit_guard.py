@@ -30,3 +30,14 @@ def test_process_creation_is_refused() -> None:
 
 def test_plain_data_pickle_round_trip_without_globals_is_allowed() -> None:
     assert pickle.loads(pickle.dumps([1, "a", b"b"])) == [1, "a", b"b"]
+
+
+@pytest.mark.spawns_processes
+def test_a_test_marked_spawns_processes_may_start_one() -> None:
+    assert subprocess.run(["true"], check=False).returncode == 0
+
+
+@pytest.mark.spawns_processes
+def test_a_test_marked_spawns_processes_still_may_not_unpickle_or_exec() -> None:
+    _catch(lambda: pickle.loads(b"cbuiltins\nprint\n."))
+    _catch(lambda: exec("x = 1"))

@@ -33,7 +33,7 @@ class Severity(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    """A check with a stable ID (``MLVnnn``); declared once, next to the code that raises it."""
+    """A check with a stable ID (``MLVnnn`` for scan areas, ``MLVnnnn`` for pipeline capabilities)."""
 
     id: str
     title: str
@@ -128,6 +128,8 @@ class Report:
     findings: tuple[Finding, ...] = ()
     problems: tuple[Problem, ...] = ()
     suppressed: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Capability-specific, JSON-ready payload (a verification summary, a lineage chain, a decision)."""
 
     def at_or_above(self, threshold: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity >= threshold)

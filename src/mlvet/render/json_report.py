@@ -35,6 +35,7 @@ def to_document(report: Report) -> dict[str, Any]:
         "findings": [_finding(f) for f in report.findings],
         "problems": [_problem(p) for p in report.problems],
         "subjects": [_subject(s) for s in report.subjects],
+        "details": dict(report.details),
     }
 
 
