@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from mlvet.config import Settings, load_settings
 from mlvet.findings import Finding, Location, Problem, Report, Rule, Severity, Subject
+from mlvet.provenance import SigningIdentity, SigstoreIdentity, TrustInputs, model_digest, sign, verify
 from mlvet.scan import scan, scan_bytes
 
 __all__ = [
@@ -16,9 +17,15 @@ __all__ = [
     "Rule",
     "Settings",
     "Severity",
+    "SigningIdentity",
+    "SigstoreIdentity",
     "Subject",
+    "TrustInputs",
     "__version__",
     "load_settings",
+    "model_digest",
     "scan",
     "scan_bytes",
+    "sign",
+    "verify",
 ]

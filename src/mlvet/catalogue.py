@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from mlvet.findings import Rule
 from mlvet.probe.rules import RULES as PROBE_RULES
+from mlvet.provenance.rules import RULES as PROVENANCE_RULES
 from mlvet.scan import RULE_MODULES as SCAN_RULES
 
-FAMILIES: tuple[tuple[Rule, ...], ...] = (*SCAN_RULES, PROBE_RULES)
+FAMILIES: tuple[tuple[Rule, ...], ...] = (
+    *SCAN_RULES,
+    PROBE_RULES,
+    PROVENANCE_RULES,
+)
 
 
 def all_rules() -> dict[str, Rule]:
-    """Every rule by ID, in ID order."""
+    """Every rule by ID, in catalogue order (``Rule.order``)."""
     rules = {rule.id: rule for family in FAMILIES for rule in family}
-    return dict(sorted(rules.items()))
+    return {rule.id: rule for rule in sorted(rules.values(), key=lambda rule: rule.order)}

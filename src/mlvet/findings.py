@@ -41,6 +41,16 @@ class Rule:
     description: str
     references: tuple[str, ...] = ()
 
+    @property
+    def order(self) -> tuple[int, str]:
+        """Catalogue order: the three-digit scan IDs first, then the four-digit pipeline IDs."""
+        return (len(self.id), self.id)
+
+    @property
+    def area(self) -> str:
+        """The ID without its last two digits: ``1`` for MLV101, ``10`` for MLV1001."""
+        return self.id[3:-2]
+
 
 @dataclass(frozen=True)
 class Subject:

@@ -14,7 +14,14 @@ from types import ModuleType
 from typing import NoReturn
 
 from mlvet import __version__
-from mlvet.cli import probe, redteam, rules, scan
+from mlvet.cli import (
+    probe,
+    redteam,
+    rules,
+    scan,
+    sign,
+    verify,
+)
 from mlvet.cli.exit_codes import ExitCode
 from mlvet.errors import MlvetError
 
@@ -23,6 +30,8 @@ COMMANDS: dict[str, ModuleType] = {
     "rules": rules,
     "redteam": redteam,
     "probe": probe,
+    "sign": sign,
+    "verify": verify,
 }
 
 

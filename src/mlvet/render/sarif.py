@@ -35,7 +35,7 @@ def to_document(report: Report, rules: dict[str, Rule]) -> dict[str, Any]:
     catalogue = dict(rules)
     for finding in report.findings:
         catalogue.setdefault(finding.rule.id, finding.rule)
-    ordered = sorted(catalogue.values(), key=lambda r: r.id)
+    ordered = sorted(catalogue.values(), key=lambda r: r.order)
     index = {rule.id: i for i, rule in enumerate(ordered)}
     return {
         "$schema": SARIF_SCHEMA,
