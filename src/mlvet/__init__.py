@@ -5,6 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from mlvet.config import Settings, load_settings
+from mlvet.diff import diff
 from mlvet.findings import Finding, Location, Problem, Report, Rule, Severity, Subject
 from mlvet.provenance import SigningIdentity, SigstoreIdentity, TrustInputs, model_digest, sign, verify
 from mlvet.scan import scan, scan_bytes
@@ -22,6 +23,7 @@ __all__ = [
     "Subject",
     "TrustInputs",
     "__version__",
+    "diff",
     "load_settings",
     "model_digest",
     "scan",

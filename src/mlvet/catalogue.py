@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlvet.diff.rules import RULES as DIFF_RULES
 from mlvet.findings import Rule
 from mlvet.probe.rules import RULES as PROBE_RULES
 from mlvet.provenance.rules import RULES as PROVENANCE_RULES
@@ -11,6 +12,7 @@ FAMILIES: tuple[tuple[Rule, ...], ...] = (
     *SCAN_RULES,
     PROBE_RULES,
     PROVENANCE_RULES,
+    DIFF_RULES,
 )
 
 

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from mlvet import __version__
 from mlvet.cli import (
+    diff,
     probe,
     redteam,
     rules,
@@ -32,6 +33,7 @@ COMMANDS: dict[str, ModuleType] = {
     "probe": probe,
     "sign": sign,
     "verify": verify,
+    "diff": diff,
 }
 
 
