@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlvet.diff.rules import RULES as DIFF_RULES
 from mlvet.findings import Rule
 from mlvet.probe.rules import RULES as PROBE_RULES
+from mlvet.provenance.lineage.rules import RULES as LINEAGE_RULES
 from mlvet.provenance.rules import RULES as PROVENANCE_RULES
 from mlvet.scan import RULE_MODULES as SCAN_RULES
 
@@ -12,6 +13,7 @@ FAMILIES: tuple[tuple[Rule, ...], ...] = (
     *SCAN_RULES,
     PROBE_RULES,
     PROVENANCE_RULES,
+    LINEAGE_RULES,
     DIFF_RULES,
 )
 

@@ -15,7 +15,9 @@ from typing import NoReturn
 
 from mlvet import __version__
 from mlvet.cli import (
+    attest,
     diff,
+    lineage,
     probe,
     redteam,
     rules,
@@ -33,6 +35,8 @@ COMMANDS: dict[str, ModuleType] = {
     "probe": probe,
     "sign": sign,
     "verify": verify,
+    "attest": attest,
+    "lineage": lineage,
     "diff": diff,
 }
 
