@@ -6,6 +6,8 @@ __version__ = "0.1.0"
 
 from mlvet.config import Settings, load_settings
 from mlvet.diff import diff
+from mlvet.env import lock_environment, read_lock, verify_environment
+from mlvet.env.audit import audit_environment, check_requirements
 from mlvet.findings import Finding, Location, Problem, Report, Rule, Severity, Subject
 from mlvet.provenance import SigningIdentity, SigstoreIdentity, TrustInputs, model_digest, sign, verify
 from mlvet.provenance.lineage import attest, stage, verify_lineage
@@ -25,13 +27,18 @@ __all__ = [
     "TrustInputs",
     "__version__",
     "attest",
+    "audit_environment",
+    "check_requirements",
     "diff",
     "load_settings",
+    "lock_environment",
     "model_digest",
+    "read_lock",
     "scan",
     "scan_bytes",
     "sign",
     "stage",
     "verify",
+    "verify_environment",
     "verify_lineage",
 ]

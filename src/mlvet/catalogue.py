@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from mlvet.diff.rules import RULES as DIFF_RULES
+from mlvet.env.audit.rules import RULES as AUDIT_RULES
+from mlvet.env.rules import RULES as ENV_RULES
 from mlvet.findings import Rule
 from mlvet.probe.rules import RULES as PROBE_RULES
 from mlvet.provenance.lineage.rules import RULES as LINEAGE_RULES
@@ -14,6 +16,8 @@ FAMILIES: tuple[tuple[Rule, ...], ...] = (
     PROBE_RULES,
     PROVENANCE_RULES,
     LINEAGE_RULES,
+    ENV_RULES,
+    AUDIT_RULES,
     DIFF_RULES,
 )
 

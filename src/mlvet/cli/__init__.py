@@ -16,7 +16,9 @@ from typing import NoReturn
 from mlvet import __version__
 from mlvet.cli import (
     attest,
+    deps,
     diff,
+    env,
     lineage,
     probe,
     redteam,
@@ -37,6 +39,8 @@ COMMANDS: dict[str, ModuleType] = {
     "verify": verify,
     "attest": attest,
     "lineage": lineage,
+    "env": env,
+    "deps": deps,
     "diff": diff,
 }
 
