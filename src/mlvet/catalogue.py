@@ -6,6 +6,7 @@ from mlvet.diff.rules import RULES as DIFF_RULES
 from mlvet.env.audit.rules import RULES as AUDIT_RULES
 from mlvet.env.rules import RULES as ENV_RULES
 from mlvet.findings import Rule
+from mlvet.gate.rules import RULES as GATE_RULES
 from mlvet.probe.rules import RULES as PROBE_RULES
 from mlvet.provenance.lineage.rules import RULES as LINEAGE_RULES
 from mlvet.provenance.rules import RULES as PROVENANCE_RULES
@@ -19,6 +20,7 @@ FAMILIES: tuple[tuple[Rule, ...], ...] = (
     ENV_RULES,
     AUDIT_RULES,
     DIFF_RULES,
+    GATE_RULES,
 )
 
 

@@ -15,10 +15,13 @@ from typing import NoReturn
 
 from mlvet import __version__
 from mlvet.cli import (
+    approve,
     attest,
+    bom,
     deps,
     diff,
     env,
+    gate,
     lineage,
     probe,
     redteam,
@@ -41,7 +44,10 @@ COMMANDS: dict[str, ModuleType] = {
     "lineage": lineage,
     "env": env,
     "deps": deps,
+    "bom": bom,
     "diff": diff,
+    "approve": approve,
+    "gate": gate,
 }
 
 
