@@ -13,6 +13,7 @@ from mlvet.findings import Finding, Location, Problem, Report, Rule, Severity, S
 from mlvet.gate import approve, evaluate_gate
 from mlvet.provenance import SigningIdentity, SigstoreIdentity, TrustInputs, model_digest, sign, verify
 from mlvet.provenance.lineage import attest, stage, verify_lineage
+from mlvet.sandbox import detonate
 from mlvet.scan import scan, scan_bytes
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "audit_environment",
     "build_bom",
     "check_requirements",
+    "detonate",
     "diff",
     "evaluate_gate",
     "load_settings",

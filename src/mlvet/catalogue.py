@@ -10,6 +10,7 @@ from mlvet.gate.rules import RULES as GATE_RULES
 from mlvet.probe.rules import RULES as PROBE_RULES
 from mlvet.provenance.lineage.rules import RULES as LINEAGE_RULES
 from mlvet.provenance.rules import RULES as PROVENANCE_RULES
+from mlvet.sandbox.rules import RULES as SANDBOX_RULES
 from mlvet.scan import RULE_MODULES as SCAN_RULES
 
 FAMILIES: tuple[tuple[Rule, ...], ...] = (
@@ -19,6 +20,7 @@ FAMILIES: tuple[tuple[Rule, ...], ...] = (
     LINEAGE_RULES,
     ENV_RULES,
     AUDIT_RULES,
+    SANDBOX_RULES,
     DIFF_RULES,
     GATE_RULES,
 )

@@ -41,11 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", type=Path, metavar="FILE", help="settings file (default: nearest mlvet.toml)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="also load each model file in the sandbox and confirm findings by what it does (mlvet sandbox)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     report = _scan_with_progress(args.paths, settings, show=not args.quiet and sys.stderr.isatty())
+    if args.dynamic:
+        from mlvet.sandbox import detonate_all
+
+        report = detonate_all(report)
     emit(report, args, all_rules())
     return exit_code(report, settings.fail_on, allow_unscanned=args.allow_unscanned)
 

@@ -1,0 +1,1 @@
+"""The sandbox's own cost: each isolation rung against the same runner with no isolation."""
