@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.corpus import (
+    build_systems,
     containers,
     gguf_st_hf,
     graph_backdoors,
@@ -26,6 +27,7 @@ ALL_SAMPLES: list[Sample] = [
     *graph_injected.SAMPLES,
     *graph_clean_models.SAMPLES,
     *graph_tensorflow.SAMPLES,
+    *build_systems.SAMPLES,
 ]
 
 DEMO: frozenset[str] = frozenset(

@@ -19,6 +19,7 @@ from mlvet.findings import Problem, ProblemKind, Report, Rule, Subject
 from mlvet.graph import rules as graph_rules
 from mlvet.scan import (
     archives,
+    build_systems,
     gguf,
     hf_repo,
     json_config,
@@ -73,6 +74,7 @@ RULE_MODULES: tuple[tuple[Rule, ...], ...] = (
     archives.RULES,
     hf_repo.RULES,
     python.RULES,
+    build_systems.RULES,
     graph_rules.RULES,
 )
 
@@ -178,7 +180,7 @@ def dispatch(data: Buffer, ctx: ScanContext, expect: Format | None) -> None:
         ctx.problem(ProblemKind.INTERNAL, f"format detection failed: {type(exc).__name__}: {exc}")
         return
     ctx = ctx.with_format(fmt)
-    scanner = SCANNERS.get(fmt)
+    scanner = build_systems.scanner_for(ctx.subject, fmt) or SCANNERS.get(fmt)
     if scanner is None:
         if fmt not in INERT_FORMATS:
             ctx.problem(ProblemKind.UNSUPPORTED, f"content not recognised as a model format ({fmt.value})")
