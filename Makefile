@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit docs clean
+.PHONY: demo test lint typecheck unit docs selfcheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## selfcheck: mlvet's own environment verified file by file, audited, locked and verified against the lock
+selfcheck: $(STAMP)
+	mkdir -p build
+	$(BIN)/mlvet env verify -q
+	$(BIN)/mlvet env audit --offline --no-model-search -q
+	$(BIN)/mlvet env lock -o build/pylock.toml --allow-incomplete -q
+	$(BIN)/mlvet env verify --lock build/pylock.toml -q
 
 ## docs: regenerate docs/rules.md from the rule catalogue
 docs: $(STAMP)

@@ -9,7 +9,6 @@ MLVET=${MLVET:-mlvet}
 PYTHON=${PYTHON:-python}
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 2
 
-step() { printf '\n$ %s\n' "$*"; "$@"; local rc=$?; printf '[exit %d]\n' "$rc"; return 0; }
 expect() { local want=$1; shift; printf '\n$ %s\n' "$*"; "$@"; local rc=$?; printf '[exit %d]\n' "$rc";
            [ "$rc" -eq "$want" ] || { echo "expected exit $want" >&2; exit 1; }; }
 
