@@ -1,4 +1,8 @@
-"""A synthetic 100,000-node graph with an L0 backdoor at its end, timed through find_gates and scan."""
+"""A synthetic 100,000-node graph with an L0 backdoor at its end, timed through find_gates and scan.
+
+Both wall-clock and CPU time (``time.process_time``, this process only) are kept: on a shared
+machine the wall clock includes the time other jobs hold the core, the CPU time does not.
+"""
 
 from __future__ import annotations
 
@@ -46,16 +50,18 @@ def measure(nodes: int = 100_000, repeat: int = 3) -> dict[str, Any]:
     clean = chain_model(nodes - 11)  # the L0 injector adds 11 nodes for a 4-byte trigger
     model = inject(clean, trigger=Trigger.of_bytes(b"AI_E"), payload=Payload.constant(1.0), level=Level.L0)
     data = model.SerializeToString()
-    gate_times, scan_times = [], []
+    gate_times, scan_times, gate_cpu, scan_cpu = [], [], [], []
     gates: list[Any] = []
     rules: list[str] = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         gates = find_gates(data)
         gate_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        gate_cpu.append(time.process_time() - cpu)
+        start, cpu = time.perf_counter(), time.process_time()
         report = scan_bytes(data, "chain_100k.onnx")
         scan_times.append(time.perf_counter() - start)
+        scan_cpu.append(time.process_time() - cpu)
         rules = sorted({f.rule.id for f in report.findings if f.severity >= Severity.HIGH})
     return {
         "nodes": len(model.graph.node),
@@ -65,6 +71,10 @@ def measure(nodes: int = 100_000, repeat: int = 3) -> dict[str, Any]:
         "scan_bytes_seconds": [round(t, 4) for t in scan_times],
         "find_gates_median": round(statistics.median(gate_times), 4),
         "scan_bytes_median": round(statistics.median(scan_times), 4),
+        "find_gates_cpu_seconds": [round(t, 4) for t in gate_cpu],
+        "scan_bytes_cpu_seconds": [round(t, 4) for t in scan_cpu],
+        "find_gates_cpu_median": round(statistics.median(gate_cpu), 4),
+        "scan_bytes_cpu_median": round(statistics.median(scan_cpu), 4),
         "gates_found": len(gates),
         "scan_rules_high": rules,
     }

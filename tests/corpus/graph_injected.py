@@ -5,7 +5,9 @@ L2 smooth, L3 disguised), with a force-class payload, plus token-steering varian
 the ShadowLogic LLM backdoor, and the L0 ``If`` variant (``L0if_*``: the per-sample condition
 reduced with ReduceMax to the scalar condition of an If whose then_branch holds the payload). The
 benign samples are the untouched base models, written by onnx (and torch.onnx for the CNN), so
-every detection has a clean twin that differs only by the gate.
+every detection has a clean twin that differs only by the gate. The family also registers the
+hand-built ``graph/boundaries`` samples (``graph_boundaries``: triggers across If/Loop/Scan bodies,
+ONNX functions, TorchScript methods and TF calls), which have no twin.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.corpus import graph_boundaries
 from tests.corpus.sample import Sample, benign, malicious
 
 if TYPE_CHECKING:
@@ -156,4 +159,5 @@ SAMPLES: list[Sample] = [
     *(_injected("token_classifier", level, steer=True) for level in range(4)),
     *(_if_gated(base) for base in _BASES),
     *(_twin(base) for base in _BASES),
+    *graph_boundaries.SAMPLES,  # triggers across If/Loop/Scan bodies, functions, methods, TF calls
 ]

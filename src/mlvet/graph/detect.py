@@ -12,27 +12,20 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
-
 from mlvet.findings import Rule, Severity
 from mlvet.graph import rules
-from mlvet.graph.dataflow import ENVIRONMENT, JOINS, RANDOM_OPS, Facts, Shape
+from mlvet.graph.branches import injected_constants, reads_outer
+from mlvet.graph.comparisons import INTEGER_TYPES, feature_gate, suspicious_raw
+from mlvet.graph.dataflow import ENVIRONMENT, JOINS, RANDOM_OPS, Facts
 from mlvet.graph.detection import Detection
-from mlvet.graph.expressions import COMPARISONS, REDUCTIONS, Comparison, Describer, Predicate
-from mlvet.graph.gates import Constraint, Gate, GateKind, Reduction, Relation
+from mlvet.graph.expressions import Comparison, Describer, Predicate
+from mlvet.graph.gates import Constraint, Gate, GateKind, Relation
 from mlvet.graph.ir import Graph, Node
+from mlvet.graph.masks import elementwise_mask
+from mlvet.graph.scopes import ScopeView, ViewBudget, scope_views
 from mlvet.graph.side_path import side_path_detections
 from mlvet.graph.smooth import smooth_detections
 
-SPECIAL_TOKEN_IDS = frozenset(
-    {
-        -100, -1, 0, 1, 2, 3, 100, 101, 102, 103, 49406, 49407, 50256, 32000,
-        128000, 128001, 128009, 151643, 151645,
-    }
-)  # fmt: skip
-"""Pad/unk/cls/sep/mask/bos/eos ids of common tokenizers (BERT 0/100-103, T5/Llama 0-3, CLIP, GPT-2,
-Llama 3, Qwen) and the -100/-1 ignore labels: comparisons with them are masks, not triggers."""
-INTEGER_TYPES = frozenset({"int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64"})
 _GATE_FLOW = frozenset(
     {
         "Mul", "Sub", "Add", "Neg", "Unsqueeze", "Reshape", "Expand", "Squeeze", "Cast", "Identity", "Div",
@@ -50,15 +43,10 @@ _BOOL_OPS = frozenset(
     {"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Not", "Xor"}
 )
 _FORWARD_LIMIT = 48
-_MASK_LOGIC = frozenset({*COMPARISONS, "And", "Or", "Not", "Xor", "Cast", "CastLike", "Identity"})
-"""Operations allowed between an element-wise mask's comparisons and its Where."""
-_MASKING_FILL = 1e4
-"""Fills at least this large in magnitude (or infinite) mask elements out, as attention masks do."""
-_COLLAPSING = frozenset(
-    {*REDUCTIONS, "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare",
-     "ArgMax", "ArgMin", "TopK", "NonZero", "Gather", "GatherND", "Slice"}
-)  # fmt: skip
-"""Operations that collapse or pick from an element-wise result (making it a per-sample decision)."""
+_SHAPING = frozenset({"Reshape", "Expand", "Tile", "Unsqueeze", "Squeeze", "Slice", "Pad"})
+"""Operations whose inputs past the first are shapes, axes or indexes, never a payload."""
+_VIEW_DEPTH = 8
+"""Bodies nested in bodies are viewed down to this depth."""
 _OUTPUT_SEARCH = 4096
 """Values visited when listing the outputs a gate feeds (bounded per gate)."""
 
@@ -72,13 +60,37 @@ class Candidate:
     main: str | None
     payload: str | None
     payload_nodes: tuple[str, ...] = ()
+    scaled: tuple[str, ...] = ()
+    """Constants the gate value multiplies elsewhere (``P * g`` beside ``x * (1 - g)``)."""
 
 
 def detect(graph: Graph) -> list[Detection]:
-    """Every suspected gate in ``graph`` and its subgraphs, in a stable order."""
+    """Every suspected gate in ``graph`` and its subgraphs, in a stable order.
+
+    Each graph is analysed on its own, then each body that reads an input-dependent outer value is
+    analysed again in place (``scopes``): gates found there whose join lies in the body are added.
+    """
     found: list[Detection] = []
+    budget = ViewBudget()
     for inner in graph.walk():
-        found.extend(Detector(inner).run())
+        detector = Detector(inner)
+        found.extend(detector.run())
+        joins = {detection.gate.join_node for detection in found}
+        for view in scope_views(inner, detector.facts, budget):
+            for detection in _in_body(view, budget):
+                if detection.gate.join_node not in joins:
+                    joins.add(detection.gate.join_node)
+                    found.append(detection)
+    return found
+
+
+def _in_body(view: ScopeView, budget: ViewBudget, depth: int = 0) -> list[Detection]:
+    """Gates of a scope view that join inside the inlined body (nested bodies viewed in turn)."""
+    detector = Detector(view.graph)
+    found = [d for d in detector.run() if d.gate.join_node in view.body]
+    if depth < _VIEW_DEPTH:
+        for nested in scope_views(view.graph, detector.facts, budget, among=view.body):
+            found.extend(_in_body(nested, budget, depth + 1))
     return found
 
 
@@ -131,9 +143,13 @@ class Detector:
                 found.append(Candidate(GateKind.WHERE, node.inputs[0], node, index, main, payload))
             elif node.op_type == "If" and node.inputs:
                 constant_branches = tuple(
-                    f"{node.label}/{name}"
+                    payload
                     for name, branch in node.subgraphs.items()
-                    if not _reads_outer(branch)
+                    for payload in (
+                        injected_constants(node, name, branch)
+                        if reads_outer(branch)
+                        else (f"{node.label}/{name}",)
+                    )
                 )
                 found.append(
                     Candidate(GateKind.IF, node.inputs[0], node, index, None, None, constant_branches)
@@ -179,9 +195,25 @@ class Detector:
                     self.graph.producer[join.outputs[0]],
                     main,
                     came_from,
+                    scaled=self._scaled_by(cast.outputs[0]),
                 )
             ]
         return []
+
+    def _scaled_by(self, gate: str) -> tuple[str, ...]:
+        """Constants multiplied by ``gate`` (through reshapes): the payload half of a 0/1 blend."""
+        found: list[str] = []
+        stack, seen = [gate], {gate}
+        while stack and len(seen) < _FORWARD_LIMIT:
+            value = stack.pop()
+            for node in self.graph.consumers_of(value):
+                if node.op_type in ("Unsqueeze", "Reshape", "Expand", "Squeeze", "Cast"):
+                    if node.inputs[0] == value and node.outputs and node.outputs[0] not in seen:
+                        seen.add(node.outputs[0])
+                        stack.append(node.outputs[0])
+                elif node.op_type == "Mul":
+                    found.extend(name for name in node.inputs if name != value and _is_payload(self, name))
+        return tuple(dict.fromkeys(found))
 
     def forward_joins(self, start: str) -> list[tuple[Node, str, list[str]]]:
         """The first node reached from ``start`` where another operand carries the trunk."""
@@ -216,121 +248,18 @@ class Detector:
         if not mask & self.input_mask:
             return None
         predicate = self.describer.predicate(candidate.cond)
-        if candidate.kind is GateKind.WHERE and self._elementwise_mask(candidate, predicate):
+        if candidate.kind is GateKind.WHERE and elementwise_mask(self, candidate, predicate):
             return None
         comparisons = [c for c in predicate.comparisons if c.constant is not None or c.constant_name]
-        raw = [c for c in comparisons if self.facts.depth.get(c.value, 0) == 0 and self._suspicious_raw(c)]
+        raw = [c for c in comparisons if self.facts.depth.get(c.value, 0) == 0 and suspicious_raw(self, c)]
         if raw:
             return self._raw_gate(candidate, predicate, raw)
-        features = [c for c in comparisons if self._feature_gate(c, candidate)]
+        features = [c for c in comparisons if feature_gate(self, c, candidate)]
         if not features:
             return None
         detection = self._detection(candidate, predicate, rules.INTERMEDIATE_GATE, GateKind.INTERMEDIATE)
         # without a constant payload this is an early exit choosing between two computed outputs
         return detection if detection.gate.payload_nodes else None
-
-    def _elementwise_mask(self, candidate: Candidate, predicate: Predicate) -> bool:
-        """A per-element mask: ``Where(x > t, y, fill)`` deciding each element, not the whole sample.
-
-        Every comparison thresholds a value with a single constant, keeps its own extent beyond the
-        batch axis (no reduction, no Expand of a one-per-sample decision, no fixed positions reduced
-        to a flag), and the condition lines up with the selected tensor. The fill must be a masking
-        value (±inf, |x| >= 1e4), or the Where must edit the raw input before the first layer.
-        """
-        main, shapes = candidate.main, self.facts.shapes
-        if main is None or self.facts.static(main) or not predicate.comparisons:
-            return False
-        if not predicate.ops <= _MASK_LOGIC:
-            return False
-        for comparison in predicate.comparisons:
-            side, constant = comparison.side, comparison.constant
-            if (
-                side.reduction is not Reduction.NONE
-                or side.index_op
-                or constant is None
-                or constant.size != 1
-            ):
-                return False
-            if not self._keeps_extent(comparison.value):
-                return False
-        cond, selected = shapes.of(candidate.cond), shapes.of(main)
-        if cond is None or selected is None or not _aligned(cond, selected):
-            return False
-        fill = self.facts.constant(candidate.payload) if candidate.payload else None
-        if fill is not None and fill.size and bool(np.all(np.abs(fill.astype(np.float64)) >= _MASKING_FILL)):
-            return True
-        return self.facts.depth.get(main, 0) == 0 and self._feeds_layer_first(candidate.join)
-
-    def _keeps_extent(self, value: str) -> bool:
-        """True when ``value`` and every input-derived value it is computed from (back to the inputs or
-        a layer) hold more than one element per sample: the extent is the input's, not a broadcast."""
-        stack, seen = [value], set()
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            if len(seen) > _FORWARD_LIMIT or not _per_element(self.facts.shapes.of(current)):
-                return False
-            node = self.graph.producer_of(current)
-            if node is not None and not self.facts.is_trunk(node):
-                stack.extend(
-                    name for name in node.inputs if name and self.facts.raw.get(name, 0) & self.input_mask
-                )
-        return True
-
-    def _feeds_layer_first(self, join: Node) -> bool:
-        """True when every path from ``join`` reaches a trunk layer before a reduction, join or output."""
-        outputs = {info.name for info in self.graph.outputs}
-        queue: deque[str] = deque(name for name in join.outputs if name)
-        seen = set(queue)
-        while queue:
-            value = queue.popleft()
-            if value in outputs or len(seen) > _FORWARD_LIMIT * 4:
-                return False
-            for node in self.graph.consumers_of(value):
-                if self.facts.is_trunk(node):
-                    continue
-                if node.op_type in _COLLAPSING or node.subgraphs:
-                    return False
-                others = [name for name in node.inputs if name and name != value]
-                if node.op_type in JOINS and any(self.facts.depth.get(name, 0) >= 1 for name in others):
-                    return False
-                for output in node.outputs:
-                    if output and output not in seen:
-                        seen.add(output)
-                        queue.append(output)
-        return True
-
-    def _suspicious_raw(self, comparison: Comparison) -> bool:
-        """A comparison of raw input values that collapses the input to a trigger (not a mask)."""
-        if not self.facts.raw.get(comparison.value, 0) & self.input_mask:
-            return False
-        side, constant = comparison.side, comparison.constant
-        if constant is None:  # a stored constant of unknown value (a TorchScript buffer, external data)
-            stored = self.graph.constants.get(comparison.constant_name)
-            return stored is not None and side.selected and not side.index_op
-        values = [float(v) for v in constant.reshape(-1)]
-        if any(v != v or abs(v) == float("inf") for v in values):
-            return False
-        if side.index_op:
-            return False
-        if comparison.elem_type in INTEGER_TYPES and side.reduction is Reduction.NONE:
-            if all(int(v) in SPECIAL_TOKEN_IDS for v in values):
-                return False
-            if len(values) == 1:
-                return side.selected and any(isinstance(axis, int) for axis in side.selector)
-            return True
-        return side.selected or side.reduction is not Reduction.NONE or len(values) >= 2
-
-    def _feature_gate(self, comparison: Comparison, candidate: Candidate) -> bool:
-        side = comparison.side
-        if side.reduction is Reduction.NONE or side.index_op or comparison.constant is None:
-            return False
-        if comparison.constant.size != 1 or candidate.main is None:
-            return False
-        level = self.facts.depth.get(comparison.value, 0)
-        return 1 <= level < self.facts.depth.get(candidate.main, 0)
 
     def _raw_gate(self, candidate: Candidate, predicate: Predicate, raw: list[Comparison]) -> Detection:
         sequence = any(c.elem_type in INTEGER_TYPES and c.relation in (Relation.EQ, Relation.NE) for c in raw)
@@ -345,12 +274,16 @@ class Detector:
 
     def _environment(self, candidate: Candidate) -> Detection:
         predicate = self.describer.predicate(candidate.cond)
-        randoms = self._ancestors_with(candidate.cond, RANDOM_OPS)
+        randoms = self.graph.ancestors_with(candidate.cond, RANDOM_OPS)
         predicate.nodes.extend(label for label in randoms if label not in predicate.nodes)
         return self._detection(candidate, predicate, rules.ENVIRONMENT_GATE, GateKind.ENVIRONMENT)
 
     def _detection(self, candidate: Candidate, predicate: Predicate, rule: Rule, kind: GateKind) -> Detection:
-        payload = candidate.payload_nodes or self.payload(candidate.payload, candidate.main, candidate.cond)
+        payload = candidate.payload_nodes or tuple(
+            dict.fromkeys(
+                (*candidate.scaled, *self.payload(candidate.payload, candidate.main, candidate.cond))
+            )
+        )
         constraints = tuple(_constraint(c) for c in predicate.comparisons if _constraint(c) is not None)
         inputs = tuple(self.facts.inputs_of(self.facts.raw.get(candidate.cond, 0)))
         join_out = candidate.join.outputs[0] if candidate.join.outputs else ""
@@ -397,45 +330,26 @@ class Detector:
                 continue
             if not node.inputs and node.outputs:
                 names.append(node.label)
-            stack.extend(name for name in node.inputs if name and not self._is_boolean(name))
+            data = node.inputs[:1] if node.op_type in _SHAPING else node.inputs  # not shapes/axes
+            stack.extend(name for name in data if name and not self._is_boolean(name))
         return tuple(dict.fromkeys(names))
 
     def outputs_from(self, start: str) -> tuple[str, ...]:
-        outputs = {info.name for info in self.graph.outputs}
-        found: list[str] = []
-        queue: deque[str] = deque([start])
-        seen = {start}
-        while queue and len(seen) < _OUTPUT_SEARCH:
-            value = queue.popleft()
-            if value in outputs:
-                found.append(value)
-            for node in self.graph.consumers_of(value):
-                for output in node.outputs:
-                    if output and output not in seen:
-                        seen.add(output)
-                        queue.append(output)
-        return tuple(sorted(found))
-
-    def _ancestors_with(self, start: str, ops: frozenset[str]) -> list[str]:
-        found: list[str] = []
-        stack, seen = [start], {start}
-        while stack and len(seen) < 512:
-            node = self.graph.producer_of(stack.pop())
-            if node is None:
-                continue
-            if node.op_type in ops:
-                found.append(node.label)
-            for name in node.inputs:
-                if name and name not in seen:
-                    seen.add(name)
-                    stack.append(name)
-        return found
+        return self.graph.outputs_reached(start, _OUTPUT_SEARCH)
 
     def _smooth(self) -> list[Detection]:
         return smooth_detections(self)
 
     def _side_paths(self) -> list[Detection]:
         return side_path_detections(self)
+
+
+def _is_payload(detector: Detector, name: str) -> bool:
+    """A stored constant other than the scalar 1 (``x * 1`` passes a value on, it injects nothing)."""
+    stored = detector.graph.constants.get(name)
+    if stored is None:
+        return False
+    return stored.value is None or stored.value.size > 1 or float(stored.value.reshape(-1)[0]) != 1.0
 
 
 def _unwrap(text: str) -> str:
@@ -448,35 +362,6 @@ def _unwrap(text: str) -> str:
         if depth == 0 and index < len(text) - 1:
             return text
     return text[1:-1]
-
-
-def _reads_outer(branch: Graph) -> bool:
-    defined = _defined(branch)
-    if any(info.name not in defined for info in branch.outputs):
-        return True
-    return any(
-        node.captures or any(name not in defined for name in node.inputs if name) for node in branch.nodes
-    )
-
-
-def _defined(branch: Graph) -> set[str]:
-    names = set(branch.constants) | {info.name for info in branch.inputs}
-    for node in branch.nodes:
-        names.update(node.outputs)
-    return names
-
-
-def _per_element(shape: Shape | None) -> bool:
-    """True when ``shape`` has more than one element per sample (a size > 1 past the batch axis)."""
-    return shape is not None and any(isinstance(d, str) or (isinstance(d, int) and d > 1) for d in shape[1:])
-
-
-def _aligned(cond: Shape, selected: Shape) -> bool:
-    """True when every non-1 axis of ``cond`` has the same size in ``selected`` (right-aligned)."""
-    if len(cond) > len(selected):
-        return False
-    tail = selected[len(selected) - len(cond) :]
-    return all(d == 1 or (d is not None and d == s) for d, s in zip(cond, tail, strict=True))
 
 
 def _constraint(comparison: Comparison) -> Constraint | None:

@@ -6,6 +6,7 @@ walk linear in the size of the graph. Large constants are kept as shape and dtyp
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,39 @@ class Graph:
 
     def input_info(self, name: str) -> ValueInfo | None:
         return next((info for info in self.inputs if info.name == name), None)
+
+    def outputs_reached(self, start: str, limit: int) -> tuple[str, ...]:
+        """The graph outputs computed from ``start`` (a forward walk over at most ``limit`` values)."""
+        outputs = {info.name for info in self.outputs}
+        found: list[str] = []
+        queue: deque[str] = deque([start])
+        seen = {start}
+        while queue and len(seen) < limit:
+            value = queue.popleft()
+            if value in outputs:
+                found.append(value)
+            for node in self.consumers_of(value):
+                for output in node.outputs:
+                    if output and output not in seen:
+                        seen.add(output)
+                        queue.append(output)
+        return tuple(sorted(found))
+
+    def ancestors_with(self, start: str, ops: frozenset[str], limit: int = 512) -> list[str]:
+        """Labels of the nodes among ``start``'s ancestors whose op is in ``ops`` (bounded walk)."""
+        found: list[str] = []
+        stack, seen = [start], {start}
+        while stack and len(seen) < limit:
+            node = self.producer_of(stack.pop())
+            if node is None:
+                continue
+            if node.op_type in ops:
+                found.append(node.label)
+            for name in node.inputs:
+                if name and name not in seen:
+                    seen.add(name)
+                    stack.append(name)
+        return found
 
     def walk(self) -> Iterator[Graph]:
         """This graph and every nested subgraph."""

@@ -64,10 +64,11 @@ SMOOTH_DETECTOR = Rule(
     "MLV906",
     "Saturating detector with an extreme constant over the input",
     Severity.HIGH,
-    "Sigmoid/Exp/Tanh/Pow applied to a slice of the raw input scaled by an extreme constant "
-    "(|k| >= 50) acts as a comparison written with smooth ops, a weight-independent trigger "
-    "detector that survives retraining (architectural backdoors). Temperature scaling and "
-    "activation approximations use small constants and are not reported.",
+    "Sigmoid/Exp/Tanh/Pow applied to a slice of the raw input with a constant so steep that it "
+    "rises from 0 to 1 within a small fraction of the input's range (|k| * max(1, |threshold|) >= 50) "
+    "acts as a comparison written with smooth ops, a weight-independent trigger detector that "
+    "survives retraining (architectural backdoors). Temperature scaling and activation "
+    "approximations (GELU, SiLU) are gentler and are not reported.",
     (_ARCHITECTURAL, _FIRST_PRINCIPLES),
 )
 INTERMEDIATE_GATE = Rule(

@@ -1,10 +1,12 @@
 """Smooth detectors (MLV906): comparisons written with saturating ops and extreme constants.
 
-``sigmoid(k * (x - t))`` with |k| >= 50 is a step at ``t``; ``exp(-k * sum((x - c)^2))`` is a bump
-at the constant ``c``. Over a slice of the raw input (or of the first embedding/conv output,
-MLV907) that joins the main path, they are weight-independent trigger detectors. A first-layer bump
-must join deeper than its feature (a bias folded into a later Gemm/Conv counts at that layer's output)
-unless its scale is extreme.
+``sigmoid(k * (x - t))`` is a step at ``t`` when it climbs from ~0 to ~1 within a small fraction of
+the values ``x`` plausibly takes: ``|k| * span >= 50``, where the span is at least 1 (normalised
+inputs), at least ``|t|`` (a threshold at ``t`` means values around ``t`` occur) and 255 for raw
+bytes. ``exp(-k * sum((x - c)^2))`` is a bump at the constant ``c``. Over a slice of the raw input
+(or of the first embedding/conv output, MLV907) that joins the main path, they are
+weight-independent trigger detectors. A first-layer bump must join deeper than its feature (a bias
+folded into a later Gemm/Conv counts at that layer's output) unless its scale is extreme.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ if TYPE_CHECKING:
 
 SMOOTH_OPS = frozenset({"Sigmoid", "Exp", "Tanh", "Pow", "Softplus", "HardSigmoid"})
 EXTREME_SCALE = 50.0
-"""|k| at or above which ``sigmoid(k * x)`` behaves as a step function of ``x``."""
+"""``|k| * span`` at or above which ``sigmoid(k * (x - t))`` is a step function of ``x``: its 10-90 %
+rise (4.4 / |k|) takes less than 9 % of the span of ``x``. GELU (1.702), SiLU (1), temperature
+scaling (1 / 0.07) and activation approximations stay far below it."""
+STEP_OPS = frozenset({"Sigmoid", "Tanh", "HardSigmoid", "Exp", "Softplus"})
+"""Saturating (or exploding) ops whose steepness is measured against the span of their input."""
+_BYTE_SPAN = 255.0
 BUMP_SCALE = 1.0
 """Minimum |k| for ``exp(-k * distance^2)`` to a multi-element constant (a bump at that constant)."""
 
@@ -55,7 +62,7 @@ def smooth_detections(detector: Detector) -> list[Detection]:
         if not facts.raw.get(source, 0) & detector.input_mask or level > 1:
             continue
         shape = _shape(detector, node)
-        if shape is None or not _extreme(node, shape, level):
+        if shape is None or not _extreme(detector, node, shape, level):
             continue
         joins = detector.forward_joins(node.outputs[0])
         if not joins:
@@ -70,11 +77,27 @@ def smooth_detections(detector: Detector) -> list[Detection]:
     return list(by_join.values())
 
 
-def _extreme(node: Node, shape: _Shape, level: int) -> bool:
+def _extreme(detector: Detector, node: Node, shape: _Shape, level: int) -> bool:
     bump = node.op_type == "Exp" and shape.scale < 0 and shape.squared
     if bump and shape.centre is not None and shape.centre.size >= 2:
         return abs(shape.scale) >= BUMP_SCALE
-    return level == 0 and abs(shape.scale) >= (EXTREME_SCALE / 5 if bump else EXTREME_SCALE)
+    if level:
+        return False
+    if bump:
+        return abs(shape.scale) >= EXTREME_SCALE / 5
+    if node.op_type not in STEP_OPS or shape.squared:
+        return abs(shape.scale) >= EXTREME_SCALE  # Pow: the exponent itself
+    return abs(shape.scale) * _span(detector, shape) >= EXTREME_SCALE
+
+
+def _span(detector: Detector, shape: _Shape) -> float:
+    """How wide a range the detector's argument plausibly covers (see the module docstring)."""
+    span = max(1.0, abs(shape.threshold))
+    side = detector.describer.trace(shape.base)
+    info = detector.graph.input_info(side.input) if side.input is not None else None
+    if info is not None and info.elem_type == "uint8":
+        span = max(span, _BYTE_SPAN)
+    return span
 
 
 def _joins_late(detector: Detector, join: Node, shape: _Shape, level: int) -> bool:
@@ -121,7 +144,8 @@ def _detection(
         inputs=tuple(facts.inputs_of(facts.raw.get(node.inputs[0], 0))),
         trigger_nodes=(*reversed(shape.chain), node.label),
         join_node=join.label,
-        payload_nodes=detector.payload(came_from, trunk[0] if trunk else None, node.outputs[0]),
+        payload_nodes=detector.payload(came_from, trunk[0] if trunk else None, node.outputs[0])
+        or _blend_target(detector, trunk),
         outputs=detector.outputs_from(join.outputs[0]),
         constraints=constraints,
         predicate=predicate,
@@ -134,6 +158,14 @@ def _detection(
     }
     rule = rules.INTERMEDIATE_GATE if level else rules.SMOOTH_DETECTOR
     return Detection(gate, rule, Severity.HIGH, details)
+
+
+def _blend_target(detector: Detector, trunk: list[str]) -> tuple[str, ...]:
+    """The constant ``P`` of an ``out + g * (P - out)`` blend: the trunk side is ``P - out``."""
+    producer = detector.graph.producer_of(trunk[0]) if trunk else None
+    if producer is None or producer.op_type not in ("Sub", "Add") or len(producer.inputs) != 2:
+        return ()
+    return tuple(name for name in producer.inputs if name in detector.graph.constants)
 
 
 def _shape(detector: Detector, node: Node) -> _Shape | None:

@@ -2,7 +2,10 @@
 
 The main graph and every library function become one ``Graph`` each (function arguments are its
 inputs, its ``ret`` values its outputs); ``If``/``StatelessIf`` branches are imported as subgraphs
-reading the outer values they are passed. Resource variables are weights: constants of unknown
+reading the outer values they are passed, and ``PartitionedCall``/``StatefulPartitionedCall`` are
+inlined (the function's nodes take the call's place, named ``<call>/<node>``), so a trigger made
+on one side of a call and applied on the other is seen whole; called functions are not imported
+again on their own. Resource variables are weights: constants of unknown
 value. Ops without an ONNX counterpart stay opaque (``tf:<op>``). The messages are read by
 ``mlvet.graph.tf_wire``.
 """
@@ -16,6 +19,18 @@ from typing import Any
 import numpy as np
 
 from mlvet.graph.ir import Constant, Graph, Node, ValueInfo, captures_of
+from mlvet.graph.tf_ops import (
+    CALL_OPS,
+    INPUT_OPS,
+    NOT_OUTPUTS,
+    ONNX_CODES,
+    RANDOM,
+    REDUCTIONS,
+    RENAMED,
+    SAME,
+    VARIABLE_OPS,
+    function_names,
+)
 from mlvet.graph.tf_wire import (
     TfFunction,
     TfNode,
@@ -36,51 +51,6 @@ MAX_BRANCH_DEPTH = 8
 MAX_IMPORTED_NODES = 1 << 21
 """Nodes imported in all (If branches are copied per use): more leaves the deepest branches out."""
 _END = int(np.iinfo(np.int64).max)
-
-_ONNX_CODES = {
-    "float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7, "string": 8,
-    "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16,
-}  # fmt: skip
-_RENAMED = {
-    "AddV2": "Add", "BiasAdd": "Add", "RealDiv": "Div", "DivNoNan": "Div", "FloorDiv": "Div",
-    "TruncateDiv": "Div", "Maximum": "Max", "Minimum": "Min", "AddN": "Sum", "Select": "Where",
-    "SelectV2": "Where", "GreaterEqual": "GreaterOrEqual", "LessEqual": "LessOrEqual",
-    "LogicalAnd": "And", "LogicalOr": "Or", "LogicalNot": "Not", "StopGradient": "Identity",
-    "Snapshot": "Identity", "PreventGradient": "Identity", "EnsureShape": "Identity",
-    "CheckNumerics": "Identity", "Mean": "ReduceMean", "Sum": "ReduceSum", "Max": "ReduceMax",
-    "Min": "ReduceMin", "Prod": "ReduceProd", "All": "ReduceMin", "Any": "ReduceMax",
-    "BatchMatMul": "MatMul", "BatchMatMulV2": "MatMul", "BatchMatMulV3": "MatMul", "Conv2D": "Conv",
-    "Conv3D": "Conv", "DepthwiseConv2dNative": "Conv", "RandomUniformInt": "RandomUniform",
-    "StatelessRandomUniform": "RandomUniform", "StatelessRandomUniformV2": "RandomUniform",
-    "RandomStandardNormal": "RandomNormal", "TruncatedNormal": "RandomNormal",
-    "StatelessRandomNormal": "RandomNormal", "StatelessRandomNormalV2": "RandomNormal", "Rank": "Size",
-    "TopKV2": "TopK", "IsNan": "IsNaN", "ClipByValue": "Clip", "Relu6": "Relu", "ExpandDims": "Unsqueeze",
-    "AvgPool": "AveragePool", "FusedBatchNorm": "BatchNormalization",
-    "FusedBatchNormV3": "BatchNormalization", "PadV2": "Pad", "Where": "NonZero",
-    "ReadVariableOp": "Identity", "ResourceGather": "Gather",
-    "GatherV2": "Gather",
-}  # fmt: skip
-_SAME = frozenset(
-    {"Add", "Mul", "Sub", "Div", "Neg", "Sigmoid", "Exp", "Pow", "Tanh", "Softplus", "Relu", "Softmax",
-     "LogSoftmax", "Abs", "Sqrt", "Log", "Reshape", "Transpose", "Tile", "Equal", "Greater", "Less", "Einsum",
-     "IsInf", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Erf", "Elu", "Selu", "LeakyRelu", "MatMul",
-     "Identity", "Shape", "Size", "ArgMax", "ArgMin", "RandomUniform", "Multinomial", "MaxPool", "Pad",
-     "Squeeze", "Cast", "Slice", "StridedSlice", "Square", "NotEqual", "ZerosLike", "OnesLike", "Fill",
-     "ConcatV2", "Concat", "Pack", "If", "StatelessIf", "Conv2DBackpropInput", "Gather"}
-)  # fmt: skip
-_REDUCTIONS = frozenset({"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"})
-_NOT_OUTPUTS = frozenset(
-    {"NoOp", "Assert", "Print", "PrintV2", "SaveV2", "Save", "SaveSlices", "RestoreV2", "MergeV2Checkpoints",
-     "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign", "VarHandleOp",
-     "VarIsInitializedOp", "DestroyResourceOp"}
-)  # fmt: skip
-_RANDOM = frozenset(
-    {"RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "StatelessRandomUniform",
-     "StatelessRandomUniformV2", "StatelessRandomNormal", "StatelessRandomNormalV2"}
-)  # fmt: skip
-"""Random draws: one whose shape is computed (``tf.shape(x)``) is per-element noise, not a trigger."""
-_INPUT_OPS = frozenset({"Placeholder", "PlaceholderWithDefault"})
-_VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable"})
 
 
 def import_graph_def(
@@ -108,8 +78,10 @@ def import_graph_def(
     main = _Importer(library, budget, in_function=False).graph(
         "graph", [n for n in nodes if not skip(n.name)], list(outputs)
     )
-    branches = {name for function in library.values() for name in _branch_names(function.nodes)}
-    branches |= _branch_names(nodes)
+    bodies = [nodes, *(function.nodes for function in library.values())]
+    branches = {
+        name for body in bodies for kind in ("branches", "calls") for name in function_names(kind, body)
+    }
     graphs = [main]
     for name, body in library.items():
         if name in skip_functions or name in branches:
@@ -174,7 +146,7 @@ class _Importer:
                 for node in self.nodes
                 if node.outputs
                 and node.outputs[0] not in read
-                and node.op_type.removeprefix("tf:") not in _NOT_OUTPUTS
+                and node.op_type.removeprefix("tf:") not in NOT_OUTPUTS
             ]
         return Graph(name, self.nodes, self.inputs, outputs, self.constants)
 
@@ -215,7 +187,7 @@ class _Importer:
         outputs = self.outputs_of.get(tf.name) or [self.prefix + tf.name]
         out = outputs[0]
         inputs = [self.value(ref) for ref in tf.inputs if not ref.startswith("^")]
-        if op in _INPUT_OPS:
+        if op in INPUT_OPS:
             shape = attr_shape(tf, "shape")
             dims = None if shape is None else tuple(d if d >= 0 else None for d in shape)
             self.inputs.append(ValueInfo(out, dtype_name(attr_int(tf, "dtype")), dims))
@@ -225,17 +197,19 @@ class _Importer:
             self.constants[out] = (
                 tensor_constant(out, found) if found is not None else Constant(out, "unknown", (), None)
             )
-        elif op in _VARIABLE_OPS:
+        elif op in VARIABLE_OPS:
             dims = constant_dims(attr_shape(tf, "shape") or ())
             self.constants[out] = Constant(out, dtype_name(attr_int(tf, "dtype")), dims, None)
         elif op == "ReadVariableOp" and inputs and inputs[0] in self.constants:
             source = self.constants[inputs[0]]
             self.constants[out] = Constant(out, dtype_name(attr_int(tf, "dtype")), source.shape, None)
-        elif op in _RANDOM and inputs and inputs[0] not in self.constants:
+        elif op in RANDOM and inputs and inputs[0] not in self.constants:
             # noise shaped like an activation (dropout, Gaussian noise of training-mode functions)
             self._emit(tf.name, f"tf:{op}", inputs, outputs, domain="tensorflow")
-        elif op in _SAME or op in _RENAMED:
-            self._known(tf, _RENAMED.get(op, op), inputs, outputs)
+        elif op in CALL_OPS and self._call(tf, inputs, outputs):
+            return
+        elif op in SAME or op in RENAMED:
+            self._known(tf, RENAMED.get(op, op), inputs, outputs)
         else:
             self._emit(tf.name, f"tf:{op}", inputs, outputs, domain="tensorflow")
 
@@ -243,8 +217,8 @@ class _Importer:
         out, name = outputs[0], tf.name
         attributes: dict[str, Any] = {}
         if op == "Cast":
-            attributes["to"] = _ONNX_CODES.get(dtype_name(attr_int(tf, "DstT")), 0)
-        elif op in _REDUCTIONS:
+            attributes["to"] = ONNX_CODES.get(dtype_name(attr_int(tf, "DstT")), 0)
+        elif op in REDUCTIONS:
             attributes["keepdims"] = int(bool(attr_int(tf, "keep_dims")))
         elif op == "Squeeze":
             axes = attr_ints(tf, "squeeze_dims")
@@ -287,6 +261,40 @@ class _Importer:
             self._if(tf, inputs, outputs)
             return
         self._emit(name, op, inputs, outputs, attributes)
+
+    def _call(self, tf: TfNode, inputs: list[str], outputs: list[str]) -> bool:
+        """Inline the function a (Stateful)PartitionedCall runs; False when it stays opaque."""
+        function = self.library.get(attr_func(tf, "f"))
+        if function is None or self.depth >= MAX_BRANCH_DEPTH or self.budget.nodes <= len(function.nodes):
+            return False
+        bound = {arg: value for (arg, _), value in zip(function.args, inputs, strict=False)}
+        inner = _Importer(
+            self.library,
+            self.budget,
+            in_function=True,
+            prefix=f"{self.prefix}{tf.name}/",
+            bound=bound,
+            depth=self.depth + 1,
+        )
+        inner.constants.update({v: self.constants[v] for v in bound.values() if v in self.constants})
+        body = inner.graph(f"{tf.name}", function.nodes, function.ret)
+        for node in body.nodes:  # two calls of one function must not share node names
+            node.name = f"{self.prefix}{tf.name}/{node.name}"
+        self.nodes.extend(body.nodes)
+        self.constants.update(body.constants)
+        for index, result in enumerate(body.outputs):
+            target = self._call_output(tf.name, outputs, index)
+            if target and target != result.name:
+                self._emit(f"{tf.name}/output_{index}", "Identity", [result.name], [target])
+        return True
+
+    def _call_output(self, name: str, outputs: list[str], index: int) -> str:
+        """The value the call's ``index``-th output is read as (``call``, ``call:1``...)."""
+        if index == 0:
+            return outputs[0]
+        if not self.in_function:
+            return f"{self.prefix}{name}:{index}"
+        return next((value for value in outputs[1:] if value.endswith(f":{index}")), "")
 
     def _gather(self, tf: TfNode, inputs: list[str]) -> tuple[str, list[str], dict[str, Any]]:
         axis = self._const(inputs[2]) if tf.op == "GatherV2" and len(inputs) > 2 else None
@@ -378,15 +386,6 @@ class _Importer:
     def _const(self, value: str) -> Any:
         stored = self.constants.get(value)
         return None if stored is None else stored.value
-
-
-def _branch_names(nodes: list[TfNode]) -> set[str]:
-    return {
-        attr_func(node, key)
-        for node in nodes
-        if node.op in ("If", "StatelessIf")
-        for key in ("then_branch", "else_branch")
-    }
 
 
 def _ancestors(nodes: list[Node], outputs: list[str]) -> list[Node]:

@@ -2,14 +2,17 @@
 
 Each ``forward`` method becomes a graph: its arguments are the inputs, ``torch.*`` calls map to
 ONNX-style ops (``torch.eq`` -> Equal, ``torch.where`` -> Where, ``torch.slice`` -> Slice...),
-``if`` statements become ``If`` nodes with their branches as subgraphs, and calls into submodules
-(``(self.fc).forward(x)``) become opaque trunk layers. Literal numbers and ``torch.tensor([...])``
-are constants with values; module attributes (buffers, parameters, ``CONSTANTS.cN``) are constants
-whose values are unknown (the tensor data is never read).
+``if`` statements become ``If`` nodes with their branches as subgraphs. Calls to the class's other
+methods (``(self).gate(x, )``) and to the ``forward`` of a submodule whose class is defined in the
+same file (``check : __torch__.Check`` ... ``(check).forward(x, )``) are inlined, so a trigger
+hidden in a helper is followed into the caller; calls into other submodules (``nn.Linear``...)
+become opaque trunk layers. Literal numbers and ``torch.tensor([...])`` are constants with values;
+module attributes (buffers, parameters, ``CONSTANTS.cN``) are constants whose values are unknown
+(the tensor data is never read).
 
-Not covered: loops (``for``/``while``), helper methods other than ``forward``, tuple unpacking of
-calls, and dtypes of inputs (TorchScript does not record them, so token inputs are not recognised
-as integers).
+Not covered: loops (``for``/``while``), classes defined in other code files, ``return`` inside an
+``if``, tuple unpacking of calls, and dtypes of inputs (TorchScript does not record them, so token
+inputs are not recognised as integers).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ _COMPARE = {
     ast.LtE: "LessOrEqual",
 }
 MAX_STATEMENTS = 100_000
+MAX_INLINE_DEPTH = 8
+"""Method and submodule calls nested deeper than this stay opaque."""
 
 
 def import_torchscript(source: str) -> list[Graph]:
@@ -63,13 +68,30 @@ def import_torchscript(source: str) -> list[Graph]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise ValueError(f"not parsable TorchScript code: {type(exc).__name__}") from None
+    classes = {cls.name: cls for cls in tree.body if isinstance(cls, ast.ClassDef)}
     return [
-        _Builder(f"{cls.name}.forward").function(method)
-        for cls in tree.body
-        if isinstance(cls, ast.ClassDef)
-        for method in cls.body
-        if isinstance(method, ast.FunctionDef) and method.name == "forward"
+        _Builder(f"{cls.name}.forward", classes=classes, cls=cls).function(method)
+        for cls in classes.values()
+        if (method := _method(cls, "forward")) is not None
     ]
+
+
+def _method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
+    return next((m for m in cls.body if isinstance(m, ast.FunctionDef) and m.name == name), None)
+
+
+def _submodule_class(
+    cls: ast.ClassDef, attribute: str, classes: dict[str, ast.ClassDef]
+) -> ast.ClassDef | None:
+    """The class of ``self.<attribute>`` from its annotation (``check : __torch__.Check``), if in the file."""
+    for statement in cls.body:
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and statement.target.id == attribute
+        ):
+            return classes.get(ast.unparse(statement.annotation).rsplit(".", 1)[-1])
+    return None
 
 
 @dataclass
@@ -80,6 +102,18 @@ class _Builder:
     env: dict[str, str] = field(default_factory=dict)
     counter: list[int] = field(default_factory=lambda: [0])
     returned: list[str] = field(default_factory=list)
+    classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+    cls: ast.ClassDef | None = None
+    self_path: str = "self"
+    """How the module whose code this is is reached from the top module (``self.check``)."""
+    depth: int = 0
+
+    def child(self, name: str, env: dict[str, str]) -> _Builder:
+        """A builder for a nested block (an ``if`` branch) of the same method."""
+        return _Builder(
+            name, env=env, counter=self.counter, classes=self.classes, cls=self.cls,
+            self_path=self.self_path, depth=self.depth,
+        )  # fmt: skip
 
     def function(self, method: ast.FunctionDef) -> Graph:
         inputs = []
@@ -116,7 +150,7 @@ class _Builder:
         branches: dict[str, _Builder] = {}
         assigned: dict[str, None] = {}
         for label, body in (("then_branch", statement.body), ("else_branch", statement.orelse)):
-            inner = _Builder(f"{self.name}/{label}", env=dict(self.env), counter=self.counter)
+            inner = self.child(f"{self.name}/{label}", dict(self.env))
             inner.block(body)
             branches[label] = inner
             assigned.update(dict.fromkeys(n for n, v in inner.env.items() if self.env.get(n) != v))
@@ -145,7 +179,10 @@ class _Builder:
         if isinstance(expr, ast.Constant) and isinstance(expr.value, int | float | bool):
             return self.constant(hint, np.array(expr.value), None)
         if isinstance(expr, ast.Attribute):
-            return self.constant(hint, None, ast.unparse(expr))
+            label = ast.unparse(expr)
+            if label.startswith("self.") and self.self_path != "self":
+                label = self.self_path + label[len("self") :]
+            return self.constant(hint, None, label)
         if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in _COMPARE:
             return self.op(_COMPARE[type(expr.ops[0])], [expr.left, expr.comparators[0]], hint)
         if isinstance(expr, ast.BinOp) and type(expr.op) in _BINARY:
@@ -160,6 +197,9 @@ class _Builder:
         func = call.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         args = list(call.args)
+        inlined = self.inlined(func, args, hint) if isinstance(func, ast.Attribute) else None
+        if inlined is not None:
+            return inlined
         if name == "forward" and isinstance(func, ast.Attribute):
             weight = self.constant(f"{ast.unparse(func.value)}.weight", None, None, shape=(2, 2))
             return self.op("MatMul", args[:1], hint, extra=[weight])
@@ -183,6 +223,32 @@ class _Builder:
         if op == "Gather":  # torch.embedding(weight, indices)
             return self.op(op, args[:2], hint)
         return self.op(op, args, hint)
+
+    def inlined(self, func: ast.Attribute, args: list[ast.expr], hint: str) -> str | None:
+        """The result of ``(self).method(...)`` or ``(submodule).forward(...)`` computed in place."""
+        if self.cls is None or self.depth >= MAX_INLINE_DEPTH or not isinstance(func.value, ast.Name):
+            return None
+        owner, cls, path = func.value.id, self.cls, self.self_path
+        if owner != "self":
+            module = self.env.get(owner, "")
+            if func.attr != "forward" or not module.startswith(self.self_path + "."):
+                return None
+            attribute = module[len(self.self_path) + 1 :]
+            found = _submodule_class(self.cls, attribute, self.classes) if "." not in attribute else None
+            if found is None:
+                return None
+            cls, path = found, module
+        method = _method(cls, func.attr)
+        if method is None or (cls is self.cls and method.name == "forward" and owner == "self"):
+            return None
+        values = [self.expression(arg, hint) for arg in args]
+        env = {param.arg: value for param, value in zip(method.args.args[1:], values, strict=False)}
+        inner = _Builder(
+            f"{self.name}/{func.attr}", self.nodes, self.constants, env, self.counter,
+            classes=self.classes, cls=cls, self_path=path, depth=self.depth + 1,
+        )  # fmt: skip
+        inner.block(method.body)
+        return inner.returned[-1] if inner.returned else self.op("Unknown", [], hint)
 
     def slice(self, args: list[ast.expr], hint: str) -> str:
         axis, start, end = (

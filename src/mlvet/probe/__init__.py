@@ -32,7 +32,16 @@ if TYPE_CHECKING:
 
 Feed = dict[str, np.ndarray]
 
-__all__ = ["DEFAULT_BUDGET", "DEFAULT_SAMPLES", "RULES", "default_out_dir", "gate_rule", "probe"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "DEFAULT_SAMPLES",
+    "RULES",
+    "default_out_dir",
+    "gate_rule",
+    "parse_model",
+    "probe",
+    "read_model",
+]
 
 DEFAULT_BUDGET = 2000
 DEFAULT_SAMPLES = 16
@@ -62,8 +71,8 @@ def probe(
     """
     started = datetime.now(UTC)
     path = Path(path)
-    data = _read(path)
-    model = _parse(data, path)
+    data = read_model(path)
+    model = parse_model(data, path)
     from mlvet.probe import calibration as calib
     from mlvet.probe.examine import examine_gate, probe_tensors
     from mlvet.probe.run import ModelRunner
@@ -116,7 +125,8 @@ def probe(
     )
 
 
-def _read(path: Path) -> bytes:
+def read_model(path: Path) -> bytes:
+    """The bytes of the ONNX model file ``path``; InputError when it is missing, not a file or too big."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if not path.is_file():
@@ -129,7 +139,8 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
-def _parse(data: bytes, path: Path) -> onnx.ModelProto:
+def parse_model(data: bytes, path: Path) -> onnx.ModelProto:
+    """``data`` as an ONNX model; needs onnxruntime installed (the probe's runtime)."""
     try:
         import onnx
         import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
@@ -146,6 +157,10 @@ def _parse(data: bytes, path: Path) -> onnx.ModelProto:
     external = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
     if external:
         _load_external(model, external, path)
+    if model.functions:  # run what the detector analysed: the model's functions inlined, same names
+        from mlvet.graph.onnx_functions import inline_local_functions
+
+        model = inline_local_functions(model)
     return model
 
 

@@ -75,6 +75,7 @@ _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE = 1, 5, 15
 _NODE_NAME, _NODE_OP, _NODE_DOMAIN, _NODE_ATTRIBUTE = 3, 4, 7, 5
 _ATTR_NAME, _ATTR_S, _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS = 1, 4, 5, 6, 10, 11
 _ATTR_SPARSE, _ATTR_SPARSES = 22, 23
+_ATTR_NESTED = frozenset({_ATTR_T, _ATTR_TENSORS, _ATTR_G, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES})
 _TENSOR_NAME, _TENSOR_EXTERNAL, _TENSOR_LOCATION = 8, 13, 14
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _FUNCTION_NAME, _FUNCTION_NODE, _FUNCTION_DOMAIN, _FUNCTION_ATTRIBUTE = 1, 7, 10, 11
@@ -82,34 +83,61 @@ _EXTERNAL = 1
 
 
 def scan_onnx(data: Buffer, ctx: ScanContext) -> None:
-    """Walk every graph, subgraph, function and tensor of the model, then look for backdoor gates."""
-    walk = _ModelWalk(ctx)
-    try:
-        walk.model(memoryview(data))
-    except WireError as exc:
-        ctx.problem(ProblemKind.CORRUPT, f"malformed ONNX protobuf: {exc}")
-        walk.flush()
-        return
+    """Walk every graph, subgraph, function and tensor of the model, then look for backdoor gates.
+
+    The model is parsed once: with the ``onnx`` package when it is installed (the same message then
+    feeds the graph importer), else, or when that parse fails, with the bounded wire-format reader.
+    """
+    message = _parse(data)
+    walk: _ModelWalk | None = None
+    if message is not None:
+        from mlvet.scan.onnx_message import MessageWalk
+
+        walk = MessageWalk(ctx)
+        try:
+            walk.model(message)
+        except (UnicodeDecodeError, RecursionError):  # a field the message API will not decode
+            walk, message = None, None
+    if walk is None:
+        walk = _ModelWalk(ctx)
+        try:
+            walk.model(memoryview(data))
+        except WireError as exc:
+            ctx.problem(ProblemKind.CORRUPT, f"malformed ONNX protobuf: {exc}")
+            walk.flush()
+            return
     walk.flush()
     if not walk.too_deep:  # already reported as a limit; protobuf would refuse the nesting too
-        _find_gates(data, ctx)
+        _find_gates(data, ctx, message)
 
 
 MAX_GRAPH_BYTES = (2 << 30) - 1
 """protobuf's own limit: larger models keep their weights in external data."""
 
 
-def _find_gates(data: Buffer, ctx: ScanContext) -> None:
-    """Run the graph-backdoor rules (MLV9xx) on the model's graph."""
+def _parse(data: Buffer) -> Any:
+    """The ``onnx.ModelProto`` of ``data``, or None (no onnx package, too large, or not parsable)."""
+    if len(data) > MAX_GRAPH_BYTES:
+        return None
+    try:
+        from mlvet.graph.onnx_import import parse_model
+
+        return parse_model(bytes(data))
+    except (ImportError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _find_gates(data: Buffer, ctx: ScanContext, message: Any = None) -> None:
+    """Run the graph-backdoor rules (MLV9xx) on the model's graph (``message``: its parsed form)."""
     if len(data) > MAX_GRAPH_BYTES:
         ctx.problem(ProblemKind.LIMIT, "graph backdoor analysis skipped: model larger than 2 GiB")
         return
     from mlvet.graph.detect import detect
-    from mlvet.graph.onnx_import import import_onnx
+    from mlvet.graph.onnx_import import import_model, import_onnx
     from mlvet.graph.reporting import report_detections
 
     try:
-        graph = import_onnx(bytes(data))
+        graph = import_onnx(bytes(data)) if message is None else import_model(message)
     except ImportError:
         ctx.problem(
             ProblemKind.MISSING_EXTRA,
@@ -146,12 +174,19 @@ class _DomainUse:
 
 
 class _ModelWalk:
+    """The wire-format walk; what it sees is kept and reported by ``flush`` (shared with ``MessageWalk``)."""
+
     def __init__(self, ctx: ScanContext) -> None:
         self.ctx = ctx
         self.local_functions: set[tuple[str, str]] = set()
         self.locations: dict[str, _Reference] = {}
         self.domains: dict[str, _DomainUse] = {}
+        self.python_ops: list[tuple[str, Location, dict[str, Any]]] = []
         self.too_deep = False
+
+    def deeper_than_allowed(self, depth: int) -> bool:
+        self.too_deep |= depth > MAX_GRAPH_DEPTH
+        return depth > MAX_GRAPH_DEPTH
 
     def model(self, data: memoryview) -> None:
         fields = list(iter_fields(data))
@@ -176,10 +211,7 @@ class _ModelWalk:
                 trainings += 1
 
     def graph(self, data: memoryview, pointer: str, depth: int) -> None:
-        if depth > MAX_GRAPH_DEPTH:
-            if not self.too_deep:
-                self.too_deep = True
-                self.ctx.problem(ProblemKind.LIMIT, f"subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels")
+        if self.deeper_than_allowed(depth):
             return
         counters = {_GRAPH_NODE: 0, _GRAPH_INITIALIZER: 0, _GRAPH_SPARSE: 0}
         for item in iter_fields(data):
@@ -206,35 +238,47 @@ class _ModelWalk:
                 self.attribute(item.value, f"{pointer}/attribute_proto", 1)
 
     def node(self, data: memoryview, pointer: str, depth: int) -> None:
-        values = _last_strings(data, (_NODE_NAME, _NODE_OP, _NODE_DOMAIN))
-        name, op_type, domain = values[_NODE_NAME], values[_NODE_OP], values[_NODE_DOMAIN]
+        """One pass over the node's fields: its name, operator, domain and attributes."""
+        strings = dict.fromkeys((_NODE_NAME, _NODE_OP, _NODE_DOMAIN), "")
         attributes: dict[str, str] = {}
         index = 0
         for item in iter_fields(data):
-            if item.number == _NODE_ATTRIBUTE and isinstance(item.value, memoryview):
-                attr_name, text = self.attribute(item.value, f"{pointer}/attribute/{index}", depth)
+            value = item.value
+            if not isinstance(value, memoryview):
+                continue
+            if item.number == _NODE_ATTRIBUTE:
+                attr_name, text = self.attribute(value, f"{pointer}/attribute/{index}", depth)
                 if text is not None:
                     attributes[attr_name] = text
                 index += 1
-        self.classify(name, op_type, domain, attributes, pointer)
+            elif item.number in strings:
+                strings[item.number] = _text(value)  # the last value wins, as in protobuf
+        self.classify(strings[_NODE_NAME], strings[_NODE_OP], strings[_NODE_DOMAIN], attributes, pointer)
 
     def attribute(self, data: memoryview, pointer: str, depth: int) -> tuple[str, str | None]:
         """Walk the tensors and graphs an attribute holds; return its name and string value."""
-        values = _last_strings(data, (_ATTR_NAME, _ATTR_S))
-        label = f"{pointer}/{values[_ATTR_NAME] or '?'}"
-        has_text = False
+        name = ""
+        text: str | None = None
+        nested: list[tuple[int, memoryview]] = []
         for item in iter_fields(data):
-            if not isinstance(item.value, memoryview):
+            value = item.value
+            if not isinstance(value, memoryview):
                 continue
-            if item.number == _ATTR_S:
-                has_text = True
-            elif item.number in (_ATTR_T, _ATTR_TENSORS):
-                self.tensor(item.value, label)
-            elif item.number in (_ATTR_G, _ATTR_GRAPHS):
-                self.graph(item.value, label, depth + 1)
-            elif item.number in (_ATTR_SPARSE, _ATTR_SPARSES):
-                self.sparse(item.value, label)
-        return values[_ATTR_NAME], values[_ATTR_S] if has_text else None
+            if item.number == _ATTR_NAME:
+                name = _text(value)
+            elif item.number == _ATTR_S:
+                text = _text(value)
+            elif item.number in _ATTR_NESTED:
+                nested.append((item.number, value))
+        label = f"{pointer}/{name or '?'}"
+        for number, value in nested:  # after the name, which may come last on the wire
+            if number in (_ATTR_T, _ATTR_TENSORS):
+                self.tensor(value, label)
+            elif number in (_ATTR_G, _ATTR_GRAPHS):
+                self.graph(value, label, depth + 1)
+            else:
+                self.sparse(value, label)
+        return name, text
 
     def classify(
         self, name: str, op_type: str, domain: str, attributes: dict[str, str], pointer: str
@@ -253,12 +297,8 @@ class _ModelWalk:
                 callable_parts[key] for key in ("module", "class_name") if key in callable_parts
             )
             message = f"node {label!r} is a {domain or 'ai.onnx'}::{op_type} that runs Python"
-            self.ctx.report(
-                PYTHON_OP,
-                message + (f" ({target})" if target else ""),
-                location=Location(nodes=(label,), pointer=pointer),
-                evidence=evidence,
-            )
+            location = Location(nodes=(label,), pointer=pointer)
+            self.python_ops.append((message + (f" ({target})" if target else ""), location, evidence))
             return
         if domain in STANDARD_DOMAINS:
             return
@@ -287,6 +327,10 @@ class _ModelWalk:
                 entry = _last_strings(item.value, (1, 2), limit=1 << 16)
                 if entry[1] == "location":
                     locations.append(entry[2])
+        self.reference(name, locations, external, pointer)
+
+    def reference(self, name: str, locations: list[str], external: bool, pointer: str) -> None:
+        """Note that tensor ``name`` reads its bytes from each of ``locations``."""
         for location in locations:
             reference = self.locations.setdefault(location, _Reference(pointer=pointer))
             reference.count += 1
@@ -295,7 +339,11 @@ class _ModelWalk:
                 reference.tensors.append(name)
 
     def flush(self) -> None:
-        """Report what was aggregated: one finding per external file and per unknown domain."""
+        """Report what was seen: Python ops, one finding per external file and per unknown domain."""
+        if self.too_deep:
+            self.ctx.problem(ProblemKind.LIMIT, f"subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels")
+        for message, where, evidence in self.python_ops:
+            self.ctx.report(PYTHON_OP, message, location=where, evidence=evidence)
         for location, reference in self.locations.items():
             escape = location_escape(location, self.ctx.fs_path)
             if escape is None:

@@ -96,13 +96,14 @@ def _synthetic_transformer(blocks: int) -> bytes:
 
 
 def test_100k_node_graph_is_analysed_in_linear_time() -> None:
+    """CPU time of this process: on a shared machine the wall clock also counts other jobs."""
     data = _synthetic_transformer(20_000)
-    started = time.perf_counter()
+    started = time.process_time()
     graph = import_onnx(data)
-    imported = time.perf_counter()
+    imported = time.process_time()
     assert len(graph.nodes) == 100_002
     assert detect(graph) == []
-    finished = time.perf_counter()
+    finished = time.process_time()
     print(f"100k nodes: import {imported - started:.2f} s, analysis {finished - imported:.2f} s")
     assert finished - started < 6.0
 

@@ -22,7 +22,8 @@ from mlvet.artifacts import Format, sniff
 from mlvet.config import Settings
 from mlvet.findings import Finding, Problem, ProblemKind, Severity, Subject
 from mlvet.graph.detect import detect
-from mlvet.graph.tf_import import _RENAMED, _SAME, import_graph_def
+from mlvet.graph.tf_import import import_graph_def
+from mlvet.graph.tf_ops import RENAMED, SAME
 from mlvet.graph.tf_wire import tensor_constant
 from mlvet.scan import dispatch
 from mlvet.scan.base import Collector, ScanContext
@@ -151,17 +152,19 @@ def test_tensor_values_follow_tensorflow_rules() -> None:
 
 
 def test_gate_inside_a_library_function_of_a_saved_model() -> None:
+    """The serving call's function is inlined into the graph: its gate reads the real input."""
     data = tf.saved_model(tf.function_select(), ("StatefulPartitionedCall:0",))
     graphs = import_graph_def(tf.function_select().SerializeToString())
-    assert [graph.name for graph in graphs] == ["graph", "__inference_call_7"]
-    function = graphs[1]
-    assert function.input_names == ["x"]  # the resource argument is a weight, not an input
-    assert function.constants["kernel"].dtype == "resource"
-    assert [info.name for info in function.outputs] == ["select"]
+    assert [graph.name for graph in graphs] == ["graph"]  # the called function is not imported again
+    graph = graphs[0]
+    assert graph.input_names == ["serving_default_x"]
+    assert "kernel" in graph.constants  # the variable the function reads stays a weight
+    assert [info.name for info in graph.outputs] == ["StatefulPartitionedCall"]
+    assert graph.producer_of("StatefulPartitionedCall/select") is not None
     findings = graph_findings(data)
     assert [(f.rule.id, f.severity) for f in findings] == [("MLV901", Severity.HIGH)]
-    assert findings[0].message.startswith("function '__inference_call_7': where gate at node 'select'")
-    assert "x[:, 0:4] == [0.25, 0.5, 0.75, 1]" in findings[0].message
+    assert findings[0].message.startswith("where gate at node 'StatefulPartitionedCall/select'")
+    assert "serving_default_x[:, 0:4] == [0.25, 0.5, 0.75, 1]" in findings[0].message
 
 
 @pytest.mark.parametrize(("output", "expected"), [("output:0", ["MLV904"]), ("logits:0", [])])
@@ -215,8 +218,8 @@ def test_random_graph_bytes_never_raise(data: bytes) -> None:
 
 _OPS = sorted(
     {
-        *_RENAMED,
-        *_SAME,
+        *RENAMED,
+        *SAME,
         "Placeholder",
         "Const",
         "VarHandleOp",

@@ -95,12 +95,12 @@ class Equivalence:
 
 def check_equivalence(parent: Path, child: Path, tolerance: Tolerance, *, seed: int = 0) -> Equivalence:
     """Compare ``child`` (the stage's output) with ``parent`` (its input); InputError if they cannot run."""
-    from mlvet.probe import _parse, _read
+    from mlvet.probe import parse_model, read_model
     from mlvet.probe.run import ModelRunner
     from mlvet.probe.spec import input_specs
 
-    parent_bytes, child_bytes = _read(parent), _read(child)
-    parent_model, child_model = _parse(parent_bytes, parent), _parse(child_bytes, child)
+    parent_bytes, child_bytes = read_model(parent), read_model(child)
+    parent_model, child_model = parse_model(parent_bytes, parent), parse_model(child_bytes, child)
     result = Equivalence(tolerance)
     result.structure = structural_changes(parent_model, child_model)
     specs = input_specs(parent_model)
