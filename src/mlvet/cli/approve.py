@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.errors import InputError
+from mlvet.cli.passwords import read_password
 from mlvet.gate.approvals import ROLES, approve
 from mlvet.provenance.keys import load_signer
 
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    password = _password(args.password_file)
+    password = read_password(args.password_file)
     signer = load_signer(args.key, password)
     approval, stored = approve(
         args.model, signer, args.role, args.comment, lock=args.lock, store=args.approvals
@@ -43,12 +43,3 @@ def run(args: argparse.Namespace) -> int:
         f"  appended to {stored}\n"
     )
     return ExitCode.PASSED
-
-
-def _password(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes().rstrip(b"\r\n")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.errors import ConfigError, InputError
+from mlvet.cli.passwords import read_password
+from mlvet.errors import ConfigError
 from mlvet.provenance.lineage.environment import KNOWN_FRAMEWORKS, installed_frameworks
 from mlvet.provenance.lineage.record import Keyless, attest, parse_commit, parse_dataset, parse_params
 from mlvet.provenance.lineage.statement import short
@@ -80,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    password = _password(args.password_file)
+    password = read_password(args.password_file)
     frameworks = installed_frameworks(args.framework or KNOWN_FRAMEWORKS)
     missing = sorted({name.lower() for name in args.framework} - {f.name.lower() for f in frameworks})
     if missing:
@@ -120,12 +121,3 @@ def run(args: argparse.Namespace) -> int:
         f"  appended to {attestation.bundle}\n"
     )
     return ExitCode.PASSED
-
-
-def _password(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes().rstrip(b"\r\n")
-    except OSError as exc:
-        raise InputError(f"cannot read --password-file {path}: {exc.strerror or exc}") from None

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from mlvet.bom import SPEC_VERSIONS, build_bom
 from mlvet.cli.exit_codes import ExitCode
+from mlvet.cli.output import write_text
 from mlvet.config import load_settings
 from mlvet.env import LockedFile
-from mlvet.errors import ConfigError, InputError
+from mlvet.errors import ConfigError
 from mlvet.findings import Severity
 
 
@@ -63,14 +64,7 @@ def run(args: argparse.Namespace) -> int:
         scan=not args.no_scan,
         settings=load_settings(),
     )
-    text = json.dumps(result.document, indent=2) + "\n"
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    write_text(json.dumps(result.document, indent=2) + "\n", args.output)
     _summary(result.document, args)
     for problem in result.report.problems:
         sys.stderr.write(f"mlvet bom: not fully examined: {problem.subject.display}: {problem.message}\n")

@@ -20,11 +20,11 @@ from rich.text import Text
 
 from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import emit
+from mlvet.cli.output import emit, write_text
 from mlvet.diff import Tolerance, diff
 from mlvet.diff.engine import Progress as ProgressCallback
 from mlvet.diff.html import render_html
-from mlvet.errors import ConfigError, InputError
+from mlvet.errors import ConfigError
 from mlvet.findings import Report, Severity
 
 FORMATS = ("table", "json", "sarif", "html")
@@ -85,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
     with _progress(show=not args.quiet and sys.stderr.isatty()) as advance:
         report = diff(args.known_good, args.candidate, tolerance=tolerance, progress=advance)
     if args.format == "html":
-        _write(render_html(report), args.output)
+        write_text(render_html(report), args.output)
     elif args.format == "table":
         color = args.output is None and sys.stdout.isatty()
-        _write(render_table(report, color=color), args.output)
+        write_text(render_table(report, color=color), args.output)
     else:
         rules = all_rules()
         rules.update({f.rule.id: f.rule for f in report.findings})
@@ -101,16 +101,6 @@ def exit_code(report: Report, fail_on: Severity) -> int:
     if report.problems:
         return ExitCode.UNDECIDED
     return ExitCode.NO if report.at_or_above(fail_on) else ExitCode.PASSED
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @contextmanager

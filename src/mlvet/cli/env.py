@@ -20,7 +20,7 @@ from rich.progress import (
 from mlvet.catalogue import all_rules
 from mlvet.cli import env_audit
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import add_output_arguments, emit
+from mlvet.cli.output import add_output_arguments, emit, write_text
 from mlvet.env.display import render_lock_summary, render_verification
 from mlvet.env.lock import (
     LockResult,
@@ -193,7 +193,7 @@ def _verify(args: argparse.Namespace) -> int:
     report = _suppress(report, ignore)
     if args.format == "table":
         text = render_verification(report, fail_on, verbose=args.verbose)
-        _write(text, args.output)
+        write_text(text, args.output)
     else:
         emit(report, args, all_rules())
     if report.problems and not args.allow_unscanned:
@@ -233,7 +233,7 @@ def _lock(args: argparse.Namespace) -> int:
     if str(args.output) == "-":
         sys.stdout.write(text)
     else:
-        _write(text, args.output)
+        write_text(text, args.output)
     report = result.report
     report = replace(report, details={**report.details, "lock_file": str(args.output)})
     text = (
@@ -281,13 +281,3 @@ def _ignored(values: list[str]) -> set[str]:
 def _suppress(report: Report, ignore: set[str]) -> Report:
     kept = tuple(f for f in report.findings if f.rule.id not in ignore)
     return replace(report, findings=kept, suppressed=report.suppressed + len(report.findings) - len(kept))
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None

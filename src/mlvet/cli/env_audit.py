@@ -15,14 +15,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import add_output_arguments, emit
+from mlvet.cli.output import add_output_arguments, emit_summary
 from mlvet.env.audit import audit_environment, load_database, update_database
 from mlvet.env.audit.database import AdvisoryDatabase
 from mlvet.env.audit.indexes import pip_config, uv_config
 from mlvet.env.target import current_environment, environment_at, environment_of
-from mlvet.errors import ConfigError, InputError
+from mlvet.errors import ConfigError
 from mlvet.findings import Report, Severity
 
 _STYLE = {
@@ -169,24 +168,12 @@ def finish(report: Report, args: argparse.Namespace, fail_on: Severity, *, noun:
         )
     )
     report = replace(report, findings=kept, suppressed=report.suppressed + len(report.findings) - len(kept))
-    if args.format == "table":
-        text = render_human(report, noun=noun, color=args.output is None and sys.stdout.isatty())
-        if args.output is None:
-            sys.stdout.write(text)
-        else:
-            emit_text(args.output, text)
-    else:
-        emit(report, args, all_rules())
+    emit_summary(
+        report, args, lambda r: render_human(r, noun=noun, color=args.output is None and sys.stdout.isatty())
+    )
     if report.problems:
         return ExitCode.UNDECIDED
     return ExitCode.NO if report.at_or_above(fail_on) else ExitCode.PASSED
-
-
-def emit_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def render_human(report: Report, *, noun: str, color: bool = False) -> str:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import add_output_arguments, emit
+from mlvet.cli.output import add_output_arguments, emit_summary
 from mlvet.findings import Report
 from mlvet.gate import evaluate_gate
 
@@ -25,10 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = evaluate_gate(args.model, args.policy, approvals=args.approvals)
-    if args.format == "table":
-        _write(_decision_text(report), args)
-    else:
-        emit(report, args, all_rules())
+    emit_summary(report, args, _decision_text)
     return ExitCode.NO if report.details["decision"] == "deny" else ExitCode.PASSED
 
 
@@ -50,10 +45,3 @@ def _decision_text(report: Report) -> str:
     verdict = "PASS" if details["decision"] == "pass" else f"DENY ({count} reason{'s' if count != 1 else ''})"
     lines += ["", f"decision: {verdict}"]
     return "\n".join(lines) + "\n"
-
-
-def _write(text: str, args: argparse.Namespace) -> None:
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.write_text(text, encoding="utf-8")

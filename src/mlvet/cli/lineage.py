@@ -12,8 +12,7 @@ from rich.status import Status
 
 from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import add_output_arguments, emit
-from mlvet.errors import InputError
+from mlvet.cli.output import add_output_arguments, emit, write_text
 from mlvet.findings import Report
 from mlvet.render import OutputFormat
 
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             args.model, args.policy, bundle=args.bundle, check_equivalence=args.check_equivalence
         )
     if OutputFormat(args.format) is OutputFormat.TABLE:
-        _write(summary(report), args.output)
+        write_text(summary(report), args.output)
     else:
         emit(report, args, all_rules())
     return exit_code(report)
@@ -140,13 +139,3 @@ def _equivalence_text(equivalence: dict[str, Any]) -> str:
         f"input{'s' if gates != 1 else ''}"
         + (f"; structure: {len(equivalence['structure'])} new" if equivalence["structure"] else "")
     )
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None

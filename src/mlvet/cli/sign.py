@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,10 +18,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from mlvet.catalogue import all_rules
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import add_output_arguments, emit
-from mlvet.errors import ConfigError, InputError
+from mlvet.cli.output import add_output_arguments, emit_summary
+from mlvet.cli.passwords import read_password
+from mlvet.errors import ConfigError
 from mlvet.findings import Report
 from mlvet.provenance.hashing import ProgressSink
 from mlvet.provenance.signing import SigningIdentity, sign
@@ -123,15 +123,6 @@ def hashing_progress(
         yield _Sink()
 
 
-def read_password(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes().rstrip(b"\r\n")
-    except OSError as exc:
-        raise InputError(f"cannot read password file {path}: {exc.strerror or exc}") from None
-
-
 def check_workers(workers: int | None) -> None:
     if workers is not None and workers < 1:
         raise ConfigError(
@@ -165,23 +156,8 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
         )
-    write_report(report, args, _summary)
+    emit_summary(report, args, _summary)
     return ExitCode.PASSED
-
-
-def write_report(report: Report, args: argparse.Namespace, summary: Callable[[Report], str]) -> None:
-    """Concise text for ``table``; the shared renderers for json and sarif."""
-    if args.format != "table":
-        emit(report, args, all_rules())
-        return
-    text = summary(report)
-    if args.output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        args.output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
 
 
 def _summary(report: Report) -> str:

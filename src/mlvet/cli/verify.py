@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from mlvet.cli.exit_codes import ExitCode
-from mlvet.cli.output import add_output_arguments
-from mlvet.cli.sign import add_model_arguments, check_workers, hashing_progress, size_text, write_report
+from mlvet.cli.output import add_output_arguments, emit_summary
+from mlvet.cli.sign import add_model_arguments, check_workers, hashing_progress, size_text
 from mlvet.errors import ConfigError
 from mlvet.findings import Report
 from mlvet.provenance.comparison import FileStatus
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
         )
-    write_report(report, args, summary)
+    emit_summary(report, args, summary)
     if report.problems:
         return ExitCode.UNDECIDED
     return ExitCode.PASSED if report.details.get("verified") else ExitCode.NO
