@@ -10,3 +10,7 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 "$PYTHON" -m benchmarks.corpus_throughput    # 2. one invocation over the corpus x10
 "$PYTHON" -m benchmarks.large_files          # 3. 2 GB checkpoint, 2M-opcode pickle
 "$PYTHON" -m benchmarks.graph.run            # 4. graph backdoors: TPR per level, FPs, probe, 100k nodes
+"$PYTHON" -m benchmarks.hashing.run          # 5. 4 GB manifest vs OpenSSL and model-signing
+"$PYTHON" -m benchmarks.env_verify.run       # 6. environment verification vs OpenSSL over the same files
+"$PYTHON" -m benchmarks.sandbox.overhead     # 7. isolation overhead per rung
+"$PYTHON" -m benchmarks.diff.run             # 8. 2 GB safetensors diff: peak memory and time
