@@ -13,13 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
-## demo: build benign and malicious sample models with the real frameworks, scan them, probe a backdoor
+## demo: build benign and malicious sample models with the real frameworks, scan them, probe a backdoor, detonate a pickle
 demo: $(STAMP)
 	rm -rf demo
 	$(BIN)/python -m tests.corpus.build demo --demo
 	$(BIN)/mlvet scan demo/benign
 	$(BIN)/mlvet scan demo/malicious || [ $$? -eq 1 ]
 	$(BIN)/mlvet probe demo/malicious/graph/injected/L3_bytes_byte_mlp.onnx || [ $$? -eq 1 ]
+	$(BIN)/mlvet doctor
+	$(BIN)/mlvet sandbox run demo/malicious/pickle/dotted_pathlib_os_system.pkl || [ $$? -eq 1 ]
 
 ## test: everything CI checks — lint, types, the whole test suite
 test: $(STAMP) lint typecheck unit
