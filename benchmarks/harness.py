@@ -99,7 +99,21 @@ def machine(peers: Peers | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "mlvet": mlvet.__version__,
         "peers": dict(peers.versions) if peers else None,
+        "load_before": os.getloadavg(),
     }
+
+
+def load_note(load: Sequence[float] | None = None) -> str:
+    """A Markdown line saying whether the machine was quiet when the run started."""
+    one, five, fifteen = load if load is not None else os.getloadavg()
+    cores = len(os.sched_getaffinity(0))
+    shown = f"{one:.2f} {five:.2f} {fifteen:.2f}"
+    if one < 0.5 * cores:
+        return f"- Load average before the run: {shown} on {cores} CPU(s): a quiet machine.\n"
+    return (
+        f"- Load average before the run: {shown} on {cores} CPU(s): **other jobs were running; the numbers "
+        "are noisy — compare rows within this page only.**\n"
+    )
 
 
 def command() -> str:
@@ -134,6 +148,8 @@ def machine_markdown(document: dict[str, Any]) -> str:
         f"- Machine: {info['nproc']} CPU(s), {info['cpu']}, {info['ram_gib']} GiB RAM, {info['os']}",
         f"- Python {info['python']}, mlvet {info['mlvet']}",
     ]
+    if info.get("load_before"):
+        lines.append(load_note(info["load_before"]).rstrip("\n"))
     if peers:
         listed = ", ".join(f"{k} {v}" for k, v in peers.items() if v and k != "python")
         lines.append(f"- Peers venv (Python {peers.get('python')}): {listed}")

@@ -215,7 +215,6 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         harness.machine_markdown(document).rstrip("\n"),
         f"- `uname -a`: {document['machine']['uname']}",
-        "- **Noisy**: the machine was shared with other jobs when this ran; rerun on a quiet machine.",
         "",
         f"Two files of {document['tensors']} float32 tensors {document['shape'][0]}x{document['shape'][1]} "
         f"({gigabytes:.2f} GB each), written by `safetensors.numpy.save_file` in a child process; "

@@ -118,7 +118,6 @@ def main() -> int:
         "benchmark": "env_verify",
         "command": command(),
         "machine": machine(None),
-        "noisy": True,
         "environment": {
             "site_packages": str(site),
             "distributions": report.details["totals"]["distributions"],
@@ -193,7 +192,6 @@ def markdown(doc: dict[str, Any]) -> str:
         "# env verify: a real ML environment, warm cache",
         "",
         machine_markdown(doc),
-        "**Noisy:** measured while other jobs shared this machine's CPUs; to be rerun on a quiet machine.",
         "",
         f"Environment: `{env['site_packages']}`: {env['distributions']} distributions, "
         f"{env['files_total']:,} files, {env['bytes_total'] / 1e9:.2f} GB on disk. env verify hashes "

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlvet
+from benchmarks.harness import load_note
 from mlvet.provenance.hashing import available_cores, default_workers
 from mlvet.provenance.manifest import Serialization, build_manifest
 
@@ -199,7 +200,7 @@ def write_results(
         f"- Machine: {facts['nproc']} CPU(s), {facts['cpu']}; `{facts['uname']}`",
         f"- Python {facts['python']}, {facts['openssl']}, mlvet {facts['mlvet']},"
         f" model-signing {facts['model_signing']}",
-        f"- Load average before the run: {facts['load_before']}",
+        load_note([float(v) for v in facts["load_before"].split()]).rstrip("\n"),
         f"- Data: {size / 1e9:.2f} GB in {count} files ({BIG_FILES} weight shards of "
         f"{(size * (1 - SMALL_SHARE)) / BIG_FILES / 1e9:.2f} GB, {SMALL_FILES} files of 4 KB-4 MB),"
         " random bytes, warm page cache (every file read once before timing)",
@@ -224,9 +225,6 @@ def write_results(
         "  listing, parallel hashing largest-first, 1 MiB reused buffer per thread, root digest.",
         "- **model-signing**: `model_signing.hashing.Config().hash(path)` (files serialization, SHA-256,",
         "  its default thread pool), what `model_signing sign` runs before signing.",
-        "",
-        "**The machine was shared with other jobs when these numbers were taken (2 vCPUs, several",
-        "concurrent builds): they are noisy. Rerun on a quiet machine before quoting them.**",
         "",
     ]
     (RESULTS / "hashing.md").write_text("\n".join(lines))

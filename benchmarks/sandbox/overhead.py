@@ -125,8 +125,7 @@ def _markdown(document: dict[str, Any], rows: list[list[str]]) -> str:
         + machine_markdown(document)
         + f"- Runs: {document['runs']} per rung, interleaved; wall time of the supervisor's whole run "
         "(start, confine, load a 60-byte benign pickle with `pickle.load`, END marker, reap).\n"
-        "- **Noisy**: measured while the 2-CPU machine was shared with other jobs; the lead reruns on a "
-        "quiet machine. Compare rows within this page only.\n\n"
+        "\n"
         + table(header, rows)
         + "\nThe reference is the same runner (`python -I -S -B`, audit-hook recorder armed, same "
         "`pickle.load`) as a plain subprocess with Landlock and both seccomp filters off, so the difference "
