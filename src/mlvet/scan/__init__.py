@@ -33,7 +33,7 @@ from mlvet.scan import (
     templates,
     tensorflow,
 )
-from mlvet.scan.base import Collector, ScanContext, Scanner, small_digest
+from mlvet.scan.base import Collector, ScanContext, Scanner, Surroundings, small_digest
 
 # One line per format; a format absent here is reported as unscanned unless it is inert.
 SCANNERS: dict[Format, Scanner] = {
@@ -95,10 +95,12 @@ def scan(
             raise InputError(f"{root}: no such file or directory")
     started = datetime.now(UTC)
     collector = Collector()
-    for file in _files(roots):
-        if progress is not None:
-            progress(file)
-        _scan_file(file, settings, collector)
+    for root in roots:
+        surroundings = python.DirectoryLayout(root) if root.is_dir() else None
+        for file in _files([root]):
+            if progress is not None:
+                progress(file)
+            _scan_file(file, settings, collector, surroundings)
     return _report(collector, settings, started)
 
 
@@ -161,13 +163,18 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(directory) / name
 
 
-def _scan_file(path: Path, settings: Settings, collector: Collector) -> None:
+def _scan_file(
+    path: Path, settings: Settings, collector: Collector, surroundings: Surroundings | None = None
+) -> None:
     context = ScanContext(Subject(path=str(path)), settings, collector, dispatch, fs_path=path)
     try:
         size = path.stat().st_size
         with open_buffer(path) as data:
             sized = Subject(path=str(path), size=size, sha256=small_digest(data))
-            dispatch(data, ScanContext(sized, settings, collector, dispatch, fs_path=path), None)
+            context = ScanContext(
+                sized, settings, collector, dispatch, fs_path=path, surroundings=surroundings
+            )
+            dispatch(data, context, None)
     except OSError as exc:
         context.problem(ProblemKind.UNREADABLE, f"cannot read: {exc.strerror or exc}")
 
@@ -180,7 +187,12 @@ def dispatch(data: Buffer, ctx: ScanContext, expect: Format | None) -> None:
         ctx.problem(ProblemKind.INTERNAL, f"format detection failed: {type(exc).__name__}: {exc}")
         return
     ctx = ctx.with_format(fmt)
-    scanner = build_systems.scanner_for(ctx.subject, fmt) or SCANNERS.get(fmt)
+    ctx.surroundings = python.archive_layout(data, fmt, ctx) or ctx.surroundings
+    scanner = (
+        build_systems.scanner_for(ctx.subject, fmt)
+        or python.package_scanner_for(ctx, fmt)
+        or SCANNERS.get(fmt)
+    )
     if scanner is None:
         if fmt not in INERT_FORMATS:
             ctx.problem(ProblemKind.UNSUPPORTED, f"content not recognised as a model format ({fmt.value})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,27 @@ from typing import Any, Protocol
 from mlvet.artifacts import Buffer, Format
 from mlvet.config import Settings
 from mlvet.findings import Finding, Location, Problem, ProblemKind, Rule, Severity, Subject
+
+
+class CodeOrigin(enum.Enum):
+    """Whose Python a subject is, which decides how strictly its behaviour is graded."""
+
+    MODEL = "model"
+    """Custom code a model ships, or a file given alone: processes, network and dynamic code are suspect."""
+    LIBRARY_SOURCE = "library-source"
+    """A source package (an sdist, a source tree): library code, graded like a malicious-package detector."""
+    LIBRARY_BUILT = "library-built"
+    """A built package (a wheel, site-packages): library code, where native extensions are expected."""
+
+    @property
+    def is_library(self) -> bool:
+        return self is not CodeOrigin.MODEL
+
+
+class Surroundings(Protocol):
+    """What lies around the files of one archive or scanned directory (package or model markers)."""
+
+    def origin(self, subject: Subject) -> CodeOrigin: ...
 
 
 class Scanner(Protocol):
@@ -46,14 +68,22 @@ class ScanContext:
         *,
         depth: int = 0,
         fs_path: Path | None = None,
+        surroundings: Surroundings | None = None,
     ) -> None:
         self.subject = subject
         self.settings = settings
         self.depth = depth
         self.fs_path = fs_path
         """The file on disk when the subject is a whole file (not an archive member)."""
+        self.surroundings = surroundings
+        """The innermost archive or scanned directory around the subject (``None``: a file given alone)."""
         self._collector = collector
         self._dispatch = dispatch
+
+    @property
+    def code_origin(self) -> CodeOrigin:
+        """Model code unless the surroundings make the subject part of a package."""
+        return CodeOrigin.MODEL if self.surroundings is None else self.surroundings.origin(self.subject)
 
     def report(
         self,
@@ -103,6 +133,7 @@ class ScanContext:
             self._dispatch,
             depth=self.depth + 1,
             fs_path=fs_path,
+            surroundings=self.surroundings,
         )
         if child.depth > self.settings.limits.max_depth:
             child.problem(ProblemKind.LIMIT, f"nesting deeper than {self.settings.limits.max_depth} levels")
@@ -129,7 +160,13 @@ class ScanContext:
         )
         self._collector.subjects.append(subject)
         context = ScanContext(
-            subject, self.settings, self._collector, self._dispatch, depth=self.depth, fs_path=self.fs_path
+            subject,
+            self.settings,
+            self._collector,
+            self._dispatch,
+            depth=self.depth,
+            fs_path=self.fs_path,
+            surroundings=self.surroundings,
         )
         return context
 

@@ -8,7 +8,6 @@ sdist, a wheel. Everything else keeps its content-detected scanner. Nothing is b
 
 from __future__ import annotations
 
-import ast
 import functools
 import re
 from pathlib import Path
@@ -25,6 +24,7 @@ from mlvet.scan.build_systems.references import build_role
 from mlvet.scan.build_systems.rules import RULES
 from mlvet.scan.build_systems.setup_script import analyse_build_python
 from mlvet.scan.build_systems.wheel_files import analyse_entry_points, analyse_pth, analyse_wheel_script
+from mlvet.scan.python.names import parse_module
 
 __all__ = ["RULES", "scanner_for"]
 
@@ -79,7 +79,7 @@ def scan_build_python(data: Buffer, ctx: ScanContext, role: str | None = None) -
     if raw is None:
         return
     try:
-        tree = ast.parse(raw)
+        tree = parse_module(raw)
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
         python.scan_python(data, ctx)  # reports why it does not parse
         return

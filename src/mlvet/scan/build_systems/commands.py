@@ -7,7 +7,6 @@ program lists here are shared with the setup.py grading.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from mlvet.scan.build_systems import rules
 from mlvet.scan.build_systems.issues import BuildIssue
 from mlvet.scan.python.analysis import Observation, SourceAnalysis
 from mlvet.scan.python.catalog import Behaviour
+from mlvet.scan.python.names import parse_module
 
 DOWNLOADER = re.compile(
     r"(?<![\w.-])(curl|wget|Invoke-WebRequest|iwr|Invoke-RestMethod|irm|certutil|bitsadmin|"
@@ -145,7 +145,7 @@ def _inline_script(command: list[str]) -> str | None:
 def _python_inline(code: str, line: int, where: str, evidence: dict[str, str]) -> list[BuildIssue]:
     """``python -c CODE``: reported only when CODE itself runs processes, the network or hidden code."""
     try:
-        tree = ast.parse(code)
+        tree = parse_module(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     found = [o for o in SourceAnalysis(tree).run() if _dangerous(o)]

@@ -11,7 +11,7 @@ from mlvet.scan.build_systems.commands import grade_commands
 from mlvet.scan.build_systems.issues import BuildIssue
 from mlvet.scan.python.analysis import SourceAnalysis
 from mlvet.scan.python.catalog import DECODERS, Behaviour
-from mlvet.scan.python.names import Bindings
+from mlvet.scan.python.names import Bindings, parse_module
 
 _EXECUTED_PREFIXES = ("import ", "import\t")
 """site.py executes a .pth line that starts with one of these; every other line is a path."""
@@ -43,7 +43,7 @@ def _executable_line(line: str, number: int) -> BuildIssue:
     shown = line if len(line) <= 200 else line[:199] + "…"
     evidence = {"line": shown}
     try:
-        tree = ast.parse(line)
+        tree = parse_module(line)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return BuildIssue(
             rules.STARTUP_HOOK,

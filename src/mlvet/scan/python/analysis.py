@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from mlvet.findings import Severity
 from mlvet.scan.python.catalog import (
+    CREDENTIAL_PATH,
+    FILE_ACCESS,
+    PATH_METHODS,
     REFERENCED_DANGER,
     SECRET_NAME,
     SENSITIVE_PATH,
@@ -19,7 +22,7 @@ from mlvet.scan.python.catalog import (
     Behaviour,
     capability,
 )
-from mlvet.scan.python.names import IMPORT_LIKE, Bindings, constant_str
+from mlvet.scan.python.names import IMPORT_LIKE, Bindings, constant_str, parse_module
 from mlvet.scan.python.payloads import hidden_payload
 
 MAX_NESTING = 3
@@ -34,6 +37,13 @@ _WRITERS = re.compile(r"pathlib\.\w*Path\.(write_text|write_bytes|open|touch|sym
 _COPIERS = re.compile(r"shutil\.(copy\w*|move)|os\.(rename|replace|symlink|link)")
 _HIDDEN_ORIGINS = frozenset({"decoded", "network", "download"})
 _ENVIRON = "os.environ"
+_REFERENCE_TAIL = re.compile(
+    r"system|popen|exec\w*|spawn\w*|posix_spawnp?|Popen|run|call|check_call|check_output|getoutput"
+    r"|getstatusoutput|eval"
+)
+"""Last names of ``REFERENCED_DANGER`` callables (an alias such as ``from os import system as s`` is
+checked through the bindings instead)."""
+_OPENERS = frozenset({"builtins.open", "io.open", "codecs.open"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,11 @@ class Observation:
     message: str
     code: str
     name: str = ""
+    traced: bool = False
+    """Critical because of hidden data that reaches the call through its own expression or variables
+    assigned once (not merely through a variable name that some other line also assigns)."""
+    embedded: bool = False
+    """The data the call runs or unpickles is a constant of this file, decoded (not a file it reads)."""
 
 
 class SourceAnalysis:
@@ -59,10 +74,10 @@ class SourceAnalysis:
         self._called: set[int] = set()
 
     def run(self) -> list[Observation]:
-        for node in ast.walk(self.tree):
+        for node in self.names.nodes:
             if isinstance(node, ast.Call):
                 self._called.add(id(node.func))
-        for node in ast.walk(self.tree):
+        for node in self.names.nodes:
             if isinstance(node, ast.Call):
                 self._call(node)
             elif isinstance(node, ast.Attribute | ast.Name) and isinstance(node.ctx, ast.Load):
@@ -87,13 +102,29 @@ class SourceAnalysis:
         self, behaviour: Behaviour, severity: Severity, node: ast.AST, message: str, name: str = ""
     ) -> None:
         message = message.replace("builtins.", "")
+        arguments = [*node.args, *(k.value for k in node.keywords)] if isinstance(node, ast.Call) else []
+        critical = severity >= Severity.CRITICAL
+        traced = critical and any(self.names.traced_taint(a) & _HIDDEN_ORIGINS for a in arguments)
+        embedded = traced and any(hidden_payload(a, self.names) is not None for a in arguments)
         self.observations.append(
-            Observation(behaviour, severity, getattr(node, "lineno", 0), message, _unparse(node), name)
+            Observation(
+                behaviour,
+                severity,
+                getattr(node, "lineno", 0),
+                message,
+                _unparse(node),
+                name,
+                traced,
+                embedded,
+            )
         )
 
     def _reference(self, node: ast.Attribute | ast.Name) -> None:
-        if id(node) in self._called:
-            return
+        tail = node.attr if isinstance(node, ast.Attribute) else node.id
+        if id(node) in self._called or (
+            tail not in self.names.aliases and not _REFERENCE_TAIL.fullmatch(tail)
+        ):
+            return  # resolving every name is the costly part; only these can end a dangerous callable
         name = self.names.resolve(node)
         if name and REFERENCED_DANGER.fullmatch(name):
             found = capability(name)
@@ -116,6 +147,7 @@ class SourceAnalysis:
                     "passes trust_remote_code=True: runs another repository's code",
                 )
         name = self.names.call_name(node)
+        self._credential_access(node, name)
         if name is None:
             return
         if _EXEC_LIKE.fullmatch(name):
@@ -143,7 +175,6 @@ class SourceAnalysis:
             self._deserialization_or_catalog(node, name)
 
     def _deserialization_or_catalog(self, node: ast.Call, name: str) -> None:
-        tainted = self._argument_taint(node) & _HIDDEN_ORIGINS
         if name == "torch.load":
             weights_only = _keyword(node, "weights_only")
             if weights_only is not None and _is_true(weights_only):
@@ -154,43 +185,42 @@ class SourceAnalysis:
                 if explicit
                 else ("torch.load without weights_only=True unpickles arbitrary objects on torch < 2.6")
             )
-            self._deserialize(node, name, message, Severity.HIGH if explicit else Severity.MEDIUM, tainted)
+            self._deserialize(node, name, message, Severity.HIGH if explicit else Severity.MEDIUM)
         elif name in ("numpy.load", "numpy.lib.npyio.load"):
             allow = _keyword(node, "allow_pickle")
             if allow is not None and _is_true(allow):
-                self._deserialize(node, name, "loads arrays with allow_pickle=True", Severity.HIGH, tainted)
+                self._deserialize(node, name, "loads arrays with allow_pickle=True", Severity.HIGH)
         elif name in ("yaml.load", "yaml.load_all"):
             loader = _keyword(node, "Loader") or (node.args[1] if len(node.args) > 1 else None)
             loader_name = (self.names.resolve(loader) or "") if loader is not None else ""
             if not re.fullmatch(r"yaml\.(C?SafeLoader|BaseLoader)", loader_name):
                 severity = Severity.MEDIUM if loader_name == "yaml.FullLoader" else Severity.HIGH
                 self._deserialize(
-                    node, name, "parses YAML with a loader that builds arbitrary objects", severity, tainted
+                    node, name, "parses YAML with a loader that builds arbitrary objects", severity
                 )
         elif re.fullmatch(r"(tensorflow\.)?(tf_)?keras\.(models|saving)\.load_model", name):
             safe_mode = _keyword(node, "safe_mode")
             if safe_mode is not None and isinstance(safe_mode, ast.Constant) and safe_mode.value is False:
-                self._deserialize(
-                    node, name, "loads a Keras model with safe_mode=False", Severity.HIGH, tainted
-                )
+                self._deserialize(node, name, "loads a Keras model with safe_mode=False", Severity.HIGH)
         else:
-            self._catalogued(node, name, tainted)
+            self._catalogued(node, name)
 
-    def _deserialize(
-        self, node: ast.Call, name: str, message: str, severity: Severity, tainted: set[str]
-    ) -> None:
+    def _deserialize(self, node: ast.Call, name: str, message: str, severity: Severity) -> None:
+        tainted = self._argument_taint(node) & _HIDDEN_ORIGINS
         if tainted:
             severity, message = Severity.CRITICAL, f"{message}, on {'/'.join(sorted(tainted))} data"
         self._observe(Behaviour.DESERIALIZATION, severity, node, message, name)
 
-    def _catalogued(self, node: ast.Call, name: str, tainted: set[str]) -> None:
+    def _catalogued(self, node: ast.Call, name: str) -> None:
         found = capability(name)
         if found is None:
             return
+        hideable = found.behaviour in (Behaviour.DESERIALIZATION, Behaviour.DYNAMIC_CODE)
+        tainted = self._argument_taint(node) & _HIDDEN_ORIGINS if hideable else set()
         severity, label = found.severity, found.label
         if found.behaviour is Behaviour.PROCESS and _mentions_pip_install(node):
             label = "installs packages at run time (pip install)"
-        if found.behaviour in (Behaviour.DESERIALIZATION, Behaviour.DYNAMIC_CODE) and tainted:
+        if tainted:
             severity, label = Severity.CRITICAL, f"{label}, on {'/'.join(sorted(tainted))} data"
         self._observe(found.behaviour, severity, node, f"{label}: {name}", name)
 
@@ -272,6 +302,45 @@ class SourceAnalysis:
         if path is not None and writes:
             self._risky_path(node, path, f"writes to {{}} ({name})")
 
+    def _credential_access(self, node: ast.Call, name: str | None) -> None:
+        """A file access whose path names credentials, keys or browser data (``~/.aws/credentials``)."""
+        method = node.func.attr if isinstance(node.func, ast.Attribute) else None
+        if not (name is not None and FILE_ACCESS.fullmatch(name)) and method not in PATH_METHODS:
+            return
+        mode = _keyword(node, "mode") or (node.args[1] if name in _OPENERS and len(node.args) > 1 else None)
+        if method == "open" and name not in _OPENERS and node.args:
+            mode = node.args[0]
+        if _write_mode(mode):
+            return  # a write: persistence, graded by _file_write
+        parts = [*node.args, *(k.value for k in node.keywords)]
+        if isinstance(node.func, ast.Attribute):
+            parts.append(node.func.value)
+        path = re.sub(r"/+", "/", "/".join(self._path_strings(parts)))
+        match = CREDENTIAL_PATH.search(path)
+        if match is not None:
+            self._observe(
+                Behaviour.CREDENTIALS,
+                Severity.HIGH,
+                node,
+                f"accesses credentials or private data ({match.group(0)!r})",
+                name or "",
+            )
+
+    def _path_strings(self, nodes: list[ast.expr], hops: int = 0) -> list[str]:
+        """String constants in path expressions, following variables assigned once (a few hops deep)."""
+        found: list[str] = []
+        for part in nodes:
+            subs = sorted(
+                (s for s in ast.walk(part) if isinstance(s, ast.Constant | ast.Name)),
+                key=lambda s: (s.lineno, s.col_offset),
+            )
+            for sub in subs:
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and len(sub.value) < 200:
+                    found.append(sub.value)
+                elif isinstance(sub, ast.Name) and sub.id in self.names.values and hops < 3:
+                    found += self._path_strings([self.names.values[sub.id]], hops + 1)
+        return found
+
     def _file_copy(self, node: ast.Call, name: str) -> None:
         destination = node.args[1] if len(node.args) > 1 else _keyword(node, "dst")
         if destination is not None:
@@ -318,13 +387,15 @@ class SourceAnalysis:
         if self.depth >= MAX_NESTING:
             return
         try:
-            tree = ast.parse(payload)
+            tree = parse_module(payload)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return
         for found in SourceAnalysis(tree, depth=self.depth + 1).run():
             message = f"in code it hides (payload line {found.line}): {found.message}"
             self.observations.append(
-                Observation(found.behaviour, found.severity, node.lineno, message, found.code, found.name)
+                Observation(
+                    found.behaviour, found.severity, node.lineno, message, found.code, found.name, True, True
+                )
             )
 
 

@@ -7,6 +7,7 @@ Each pattern is a full-match regular expression over the dotted name.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ class Behaviour(enum.Enum):
     FILESYSTEM = "filesystem"
     DESERIALIZATION = "deserialization"
     REMOTE_CODE = "remote-code"
+    CREDENTIALS = "credentials"
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,23 @@ SENSITIVE_PATH = re.compile(
     r"\.bashrc|\.bash_profile|\.profile|\.zshrc|\.ssh|authorized_keys|/etc/|crontab|site-packages|\.pth$"
     r"|sitecustomize|usercustomize|/usr/|\.config/autostart|systemd|\.aws/|\.kube/|\.git/hooks",
 )
+CREDENTIAL_PATH = re.compile(
+    r"\.aws/(credentials|config)|\.ssh/(id_\w+|identity|config)|\.ssh/?$|\.netrc$|\.pypirc"
+    r"|\.git-credentials|\.docker/config\.json|\.kube/config|\.config/gcloud|\.azure/|\.gnupg"
+    r"|/etc/shadow|\.bash_history|\.zsh_history|wallet\.dat|\.ethereum/keystore|\.electrum"
+    r"|Login Data|Cookies$|Local State|\.mozilla/firefox|logins\.json|key[34]\.db|Local Storage/leveldb",
+    re.IGNORECASE,
+)
+"""Files that hold credentials, keys, browser logins or wallets (what stealers read and send away)."""
+FILE_ACCESS = re.compile(
+    r"builtins\.open|io\.open|codecs\.open|os\.(open|listdir|scandir|walk|stat)"
+    r"|os\.path\.(expanduser|expandvars|join|exists|isfile|isdir)|shutil\.(copy\w*|move|make_archive)"
+    r"|glob\.i?glob|sqlite3\.connect|pathlib\.\w*Path(\.\w+)*|tarfile\.open|zipfile\.ZipFile"
+)
+"""Calls that open, list, copy or locate files (the ones whose path arguments are checked)."""
+PATH_METHODS = frozenset(
+    {"read_text", "read_bytes", "open", "exists", "glob", "rglob", "iterdir", "joinpath"}
+)
 REFERENCED_DANGER = re.compile(
     r"(os|posix|nt)\.(system|popen|exec\w*|spawn\w*)|pty\.spawn|builtins\.(exec|eval)"
     r"|subprocess\.(Popen|run|call|check_call|check_output|getoutput|getstatusoutput)"
@@ -200,6 +219,7 @@ WATCHED_MODULES = frozenset(
 """Modules whose attributes fetched by a computed name are a way to hide a dangerous call."""
 
 
+@functools.lru_cache(maxsize=4096)
 def capability(name: str) -> Capability | None:
     """What calling the qualified ``name`` does, when it is dangerous."""
     for pattern, found in _COMPILED:

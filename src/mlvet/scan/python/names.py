@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import warnings
 
 from mlvet.findings import Severity
 from mlvet.scan.python.catalog import CLOCKS, DATE_CONSTRUCTORS, DECODERS, Behaviour, capability
@@ -19,6 +20,7 @@ _CLOCK_PARTS = frozenset(
     {"year", "month", "day", "hour", "minute", "tm_year", "tm_mon", "tm_mday", "tm_hour"}
 )
 _CLOCK_METHODS = frozenset({"timestamp", "date", "toordinal", "isoformat", "strftime", "timetuple"})
+MAX_TRACE_HOPS = 4
 IMPORT_LIKE = re.compile(r"builtins\.__import__|importlib\.(import_module|__import__)")
 
 
@@ -27,6 +29,8 @@ class Bindings:
 
     def __init__(self, tree: ast.Module) -> None:
         self.tree = tree
+        self.nodes: list[ast.AST] = list(ast.walk(tree))
+        """Every node of the module, walked once and shared by the analyses."""
         self.aliases: dict[str, str] = {"__builtins__": "builtins"}
         self.star_modules: list[str] = []
         self.shadowed: set[str] = set()
@@ -37,7 +41,7 @@ class Bindings:
         self._bind_assignments()
 
     def _bind_imports(self) -> None:
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -59,7 +63,7 @@ class Bindings:
     def _bind_assignments(self) -> None:
         """Aliases (``s = os.system``), constants and taints of variables, in source order, twice over."""
         assignments: list[tuple[ast.expr, ast.expr]] = []
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Assign):
                 assignments.extend((target, node.value) for target in node.targets)
             elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.NamedExpr) and node.value is not None:
@@ -73,10 +77,12 @@ class Bindings:
         for target, _ in assignments:
             if isinstance(target, ast.Name):
                 counts[target.id] = counts.get(target.id, 0) + 1
-        for _ in range(2):
+        for round_ in range(2):
+            tainting = round_ == 0 or any(self.taints.values())  # nothing to propagate: skip the walks
             for target, value in assignments:
+                origins = self.taint(value) if tainting else set()
                 for name in _target_names(target):
-                    self.taints.setdefault(name, set()).update(self.taint(value))
+                    self.taints.setdefault(name, set()).update(origins)
                 if not isinstance(target, ast.Name):
                     continue
                 resolved = self.resolve(value)
@@ -147,6 +153,21 @@ class Bindings:
                 found |= _source_of(name)
         return found
 
+    def traced_taint(self, node: ast.expr, hops: int = 0) -> set[str]:
+        """Like ``taint``, but through variables assigned exactly once only (a name reused across
+        functions of a big module does not carry one function's decoded data into another)."""
+        found: set[str] = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in self.values:
+                if hops < MAX_TRACE_HOPS:
+                    found |= self.traced_taint(self.values[sub.id], hops + 1)
+            elif isinstance(sub, ast.Call):
+                name = self.resolve(sub.func) or ""
+                if DECODERS.fullmatch(name) or name == "builtins.chr":
+                    found.add("decoded")
+                found |= _source_of(name)
+        return found
+
     def is_clock(self, node: ast.expr) -> bool:
         while True:
             if (isinstance(node, ast.Attribute) and node.attr in _CLOCK_PARTS) or isinstance(
@@ -199,3 +220,10 @@ def _target_names(target: ast.expr) -> list[str]:
 
 def constant_str(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def parse_module(source: str | bytes) -> ast.Module:
+    """``ast.parse`` without the warnings (invalid escapes...) that compiling would print to stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source)

@@ -6,15 +6,17 @@ Each dangerous behaviour maps to one rule below.
 
 from __future__ import annotations
 
-import ast
 import codecs
 import re
 
 from mlvet.artifacts import Buffer
 from mlvet.findings import Location, ProblemKind, Rule, Severity
-from mlvet.scan.base import ScanContext
+from mlvet.scan.base import CodeOrigin, ScanContext
 from mlvet.scan.python.analysis import Observation, SourceAnalysis
 from mlvet.scan.python.catalog import Behaviour
+from mlvet.scan.python.layout import ArchiveLayout, DirectoryLayout
+from mlvet.scan.python.library import grade_library
+from mlvet.scan.python.names import parse_module
 
 PROCESS_EXECUTION = Rule(
     "MLV811",
@@ -81,6 +83,17 @@ REMOTE_CODE = Rule(
     "referenced repository before trusting this one.",
 )
 
+CREDENTIAL_ACCESS = Rule(
+    "MLV851",
+    "Python source reads credentials or private data",
+    Severity.HIGH,
+    "The code opens, lists or copies files that hold credentials, keys or private data (~/.aws/credentials, "
+    "~/.ssh keys, .netrc, .pypirc, .git-credentials, browser logins and cookies, wallets). Stealers read "
+    "these and send them away. In library code it is medium on its own, high when the module also uses the "
+    "network or does it at import time; check where the data goes.",
+    ("https://github.com/DataDog/guarddog",),
+)
+
 RULES: tuple[Rule, ...] = (
     PROCESS_EXECUTION,
     DYNAMIC_EXECUTION,
@@ -90,6 +103,7 @@ RULES: tuple[Rule, ...] = (
     UNSAFE_DESERIALIZATION,
     SOURCE_UNPARSEABLE,
     REMOTE_CODE,
+    CREDENTIAL_ACCESS,
 )
 
 RULE_FOR: dict[Behaviour, Rule] = {
@@ -100,6 +114,7 @@ RULE_FOR: dict[Behaviour, Rule] = {
     Behaviour.FILESYSTEM: FILESYSTEM_CHANGES,
     Behaviour.DESERIALIZATION: UNSAFE_DESERIALIZATION,
     Behaviour.REMOTE_CODE: REMOTE_CODE,
+    Behaviour.CREDENTIALS: CREDENTIAL_ACCESS,
 }
 
 MAX_SOURCE_BYTES = 8 << 20
@@ -121,21 +136,30 @@ def scan_python(data: Buffer, ctx: ScanContext) -> None:
         return
     raw = bytes(data)
     try:
-        tree = ast.parse(raw)  # bytes, so the coding declaration (PEP 263) is honoured as Python would
+        tree = parse_module(raw)  # bytes, so the coding declaration (PEP 263) is honoured as Python would
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError) as exc:
         _unparseable(raw, exc, ctx)
         return
     _unusual_encoding(raw, ctx)
     try:
         observations = SourceAnalysis(tree).run()
+        origin = ctx.code_origin
+        if origin.is_library:
+            imported = _imported(raw, ctx, built=origin is CodeOrigin.LIBRARY_BUILT)
+            observations = grade_library(observations, tree, imported=imported)
     except RecursionError:
         ctx.problem(ProblemKind.LIMIT, "Python source nested too deeply to analyse")
         return
-    report_observations(observations, ctx)
+    report_observations(observations, ctx, graded_as=origin.value)
 
 
-def report_observations(observations: list[Observation], ctx: ScanContext) -> None:
-    """One finding per behaviour, line and message, at most ``MAX_FINDINGS_PER_RULE`` per rule."""
+def report_observations(
+    observations: list[Observation], ctx: ScanContext, *, graded_as: str | None = None
+) -> None:
+    """One finding per behaviour, line and message, at most ``MAX_FINDINGS_PER_RULE`` per rule.
+
+    ``graded_as`` (``model``, ``library-source``, ``library-built``) is recorded in the evidence.
+    """
     seen: dict[tuple[Behaviour, int], list[Observation]] = {}
     counts: dict[str, int] = {}
     for found in sorted(observations, key=lambda o: (o.line, -o.severity, len(o.name))):
@@ -148,6 +172,8 @@ def report_observations(observations: list[Observation], ctx: ScanContext) -> No
         if counts[rule.id] > MAX_FINDINGS_PER_RULE:
             continue
         evidence = {"code": found.code} | ({"name": found.name} if found.name else {})
+        if graded_as is not None:
+            evidence["graded_as"] = graded_as
         ctx.report(
             rule,
             found.message,
@@ -155,6 +181,16 @@ def report_observations(observations: list[Observation], ctx: ScanContext) -> No
             evidence=evidence,
             severity=found.severity,
         )
+
+
+def _imported(raw: bytes, ctx: ScanContext, *, built: bool) -> bool:
+    """Whether importing the package runs this library file (scripts with a ``#!`` line never are)."""
+    layout = ctx.surroundings
+    if raw.startswith(b"#!"):
+        return False
+    if isinstance(layout, DirectoryLayout | ArchiveLayout):
+        return layout.is_imported(ctx.subject, built=built)
+    return True
 
 
 def _same_or_extension(found: Observation, other: Observation) -> bool:

@@ -96,7 +96,7 @@ def test_os_system_in_init_is_critical_with_line_and_evidence() -> None:
     assert [(f.rule.id, f.severity, f.location) for f in findings] == [
         ("MLV811", Severity.CRITICAL, Location(line=5))
     ]
-    assert findings[0].evidence == {"code": "os.system('true')", "name": "os.system"}
+    assert findings[0].evidence == {"code": "os.system('true')", "name": "os.system", "graded_as": "model"}
 
 
 @pytest.mark.parametrize(
