@@ -57,7 +57,11 @@ _TEXT_BYTES = bytes(range(0x20, 0x100)) + b"\t\n\r\f"
 """Bytes plain text is made of (UTF-8 multi-byte sequences included); anything else marks binary."""
 _TEXT_SNIFF_BYTES = 8192
 """Python files often open with a long licence header: look this far for code."""
-_JSON_OPENING = re.compile(rb'(?:\{\s*(?:"|\})|\[\s*(?:[\[{"\]\-0-9]|true|false|null))')
+_JSON_VALUE_START = rb'(?:[{"\]\-0-9]|true|false|null)'
+_JSON_OPENING = re.compile(
+    rb'(?:\{\s*(?:"|\})|\[\s*(?:\[\s*(?:' + _JSON_VALUE_START + rb"|\[)|" + _JSON_VALUE_START + rb"))"
+)
+"""A JSON object or array start; ``[[`` only when a JSON value follows (TOML's ``[[table]]`` does not)."""
 _TEMPLATE_TAG = re.compile(rb"\{%-?\s*(?:for|if|set|macro)\b|\{\{-?\s*\w")
 _PYTHON_LINE = re.compile(
     rb"^(?:from [\w.]+ import |import [\w.]+|def \w+\(|class \w+[(:]|#!.*python|if __name__ ==)", re.MULTILINE
@@ -118,6 +122,8 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     """An 8-byte header length, then a JSON object (the length may lie: the scanner judges that)."""
     if size < 10:
         return False
+    if all(0x20 <= byte < 0x7F for byte in head[:8]):
+        return False  # text such as `value = {}`: as a length it would exceed any file (> 2 EB)
     (length,) = struct.unpack_from("<Q", head)
     return length >= 2 and head[8:9] == b"{" and head[9:10] in (b'"', b"}", b" ", b"\n")
 

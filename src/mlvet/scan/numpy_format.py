@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,10 +82,14 @@ def parse_header(data: Buffer) -> NpyHeader:
     raw = bytes(data[start : start + length])
     try:
         text = raw.decode("utf-8" if major == 3 else "latin1")
-        fields = ast.literal_eval(text)
+        fields = ast.literal_eval(_PY2_LONG.sub(r"\1", text))
     except (UnicodeDecodeError, SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as exc:
         raise NpyError(f"header is not a Python literal: {type(exc).__name__}") from None
     return NpyHeader((major, minor), *_validate(fields), start + length)
+
+
+_PY2_LONG = re.compile(r"\b(\d+)L\b")
+"""Python 2 wrote shapes as ``(3L,)``; numpy strips the suffix before reading the header, so does mlvet."""
 
 
 def _validate(fields: object) -> tuple[np.dtype[np.generic], tuple[int, ...]]:

@@ -151,3 +151,11 @@ def test_hostile_headers_never_raise(cut: int, flips: list[tuple[int, int]]) -> 
         data[position] ^= mask
     collector = run(bytes(data[:cut]))
     assert all(p.kind is not ProblemKind.INTERNAL for p in collector.problems), collector.problems
+
+
+def test_python2_long_integers_in_the_header_are_read_as_numpy_does() -> None:
+    text = "{'descr': '<i8', 'fortran_order': False, 'shape': (3L,), }"
+    header = text.encode("latin1").ljust(118) + b"\n"
+    data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(24)
+    parsed = parse_header(data)
+    assert parsed.shape == (3,)

@@ -9,6 +9,7 @@ module holds what every archive walk shares, and the tar walk.
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import re
 import tarfile
 from typing import Any, cast
@@ -180,11 +181,14 @@ class MemberWalk:
 
     def link(self, name: str, target: str, *, hard: bool) -> None:
         kind = "hard link" if hard else "symbolic link"
+        inside = _stays_inside(name, target, hard=hard)
         self.ctx.report(
             LINK_MEMBER,
-            f"member {name!r} is a {kind} to {target!r}",
+            f"member {name!r} is a {kind} to {target!r}"
+            + (", which stays inside the archive" if inside else ""),
             location=Location(member=name),
-            evidence={"name": name, "target": target, "kind": kind},
+            evidence={"name": name, "target": target, "kind": kind, "inside_archive": inside},
+            severity=Severity.LOW if inside else None,
         )
 
     def cap(self, compressed: int) -> tuple[int, bool]:
@@ -317,3 +321,11 @@ def _scan_tar_member(data: Buffer, info: tarfile.TarInfo, walk: MemberWalk) -> N
         else memoryview(data)[start : start + available]
     )
     walk.scan(member, info.name)
+
+
+def _stays_inside(name: str, target: str, *, hard: bool) -> bool:
+    """Whether a link's target resolves to a path inside the archive (a hard link names a member)."""
+    if not target or target.startswith(("/", "\\")) or "\\" in target or ":" in target:
+        return False
+    resolved = posixpath.normpath(target if hard else posixpath.join(posixpath.dirname(name), target))
+    return resolved != ".." and not resolved.startswith("../") and not resolved.startswith("/")

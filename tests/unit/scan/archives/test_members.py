@@ -98,8 +98,33 @@ def test_zip_symlink_member() -> None:
     collector = run(buffer.getvalue())
     (finding,) = findings(collector, "MLV702")
     assert finding.message == "member 'weights' is a symbolic link to '/root/.ssh/id_rsa'"
-    assert finding.evidence == {"name": "weights", "target": "/root/.ssh/id_rsa", "kind": "symbolic link"}
+    assert finding.evidence == {
+        "name": "weights",
+        "target": "/root/.ssh/id_rsa",
+        "kind": "symbolic link",
+        "inside_archive": False,
+    }
+    assert finding.severity is Severity.HIGH
     assert collector.problems == []
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "kind", "severity"),
+    [
+        ("pkg/anothername.toml", "pyproject.toml", tarfile.SYMTYPE, Severity.LOW),
+        ("pkg/docs/link", "../README.md", tarfile.SYMTYPE, Severity.LOW),
+        ("pkg/copy.txt", "pkg/README.md", tarfile.LNKTYPE, Severity.LOW),
+        ("pkg/escape", "../../etc/passwd", tarfile.SYMTYPE, Severity.HIGH),
+        ("pkg/abs", "/root/.ssh", tarfile.SYMTYPE, Severity.HIGH),
+        ("pkg/hard", "../outside", tarfile.LNKTYPE, Severity.HIGH),
+    ],
+)
+def test_links_that_stay_inside_the_archive_are_low(
+    name: str, target: str, kind: bytes, severity: Severity
+) -> None:
+    (finding,) = findings(run(_tar([_file("pkg/README.md", b"text\n"), _link(name, target, kind)])), "MLV702")
+    assert finding.severity is severity
+    assert finding.evidence["inside_archive"] is (severity is Severity.LOW)
 
 
 def test_duplicate_names_are_reported_once_and_every_copy_scanned() -> None:
