@@ -18,8 +18,8 @@ from mlvet.findings import Finding, Location, Report, Subject
 from mlvet.gate.approvals import approvals_path, approve, read_approvals
 from mlvet.gate.checks import CHECKS, CheckResult, ScanCache
 from mlvet.gate.duties import RoleTally, producers, tally
-from mlvet.gate.policy import Policy, load_policy
-from mlvet.gate.rules import RULES
+from mlvet.gate.policy import CHECK_OPTIONS, Policy, load_policy
+from mlvet.gate.rules import RULES, UNKNOWN_CHECK
 from mlvet.provenance.keys import load_verifier
 from mlvet.provenance.manifest import model_digest
 
@@ -52,7 +52,20 @@ def evaluate_gate(model: Path, policy: Policy | Path, *, approvals: Path | None 
         for t in tallies
         for rule, message in t.reasons()
     ]
-    denied = any(not r.passed for r in results) or any(not t.met for t in tallies)
+    known = ", ".join(CHECK_OPTIONS)
+    findings += [
+        Finding(
+            UNKNOWN_CHECK,
+            UNKNOWN_CHECK.severity,
+            subject,
+            Location(pointer=f"checks.{name}"),
+            f"the policy requires check {name!r}, which mlvet does not know (known: {known})",
+        )
+        for name in rules.unknown_checks
+    ]
+    denied = (
+        any(not r.passed for r in results) or any(not t.met for t in tallies) or bool(rules.unknown_checks)
+    )
     details = _details(model, digest, rules, results, tallies, denied)
     return Report(__version__, started, datetime.now(UTC), (subject,), tuple(findings), (), 0, details)
 
@@ -85,6 +98,15 @@ def _details(
         "checks": [
             {"check": r.name, "passed": r.passed, "summary": r.summary, "reasons": [m for _, m in r.reasons]}
             for r in results
+        ]
+        + [
+            {
+                "check": name,
+                "passed": False,
+                "summary": "unknown check",
+                "reasons": ["mlvet has no such check"],
+            }
+            for name in policy.unknown_checks
         ],
         "approvals": [
             {

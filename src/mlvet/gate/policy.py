@@ -1,7 +1,8 @@
 """The gate policy file: which checks must pass and which approvals are needed, validated strictly.
 
-A typo is an error, never a silently skipped check. Paths inside the policy are relative to the
-policy file. The format is documented in ``docs/gate.md``.
+A typo is never a silently skipped check: a malformed option is an error, and a check mlvet does not
+know is a requirement that cannot be met, so the gate denies on it. Paths inside the policy are
+relative to the policy file. The format is documented in ``docs/gate.md``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mlvet.findings import Severity
 
 ROLES = ("weights", "framework", "deploy")
 
-_CHECK_OPTIONS: Mapping[str, frozenset[str]] = {
+CHECK_OPTIONS: Mapping[str, frozenset[str]] = {
     "scan": frozenset({"fail_on"}),
     "graph": frozenset(),
     "lineage": frozenset({"policy", "check_equivalence"}),
@@ -48,6 +49,8 @@ class Policy:
     approvers: Mapping[str, Path] = field(default_factory=dict)
     """Approver name -> public key (or certificate) file."""
     roles: tuple[RoleRequirement, ...] = ()
+    unknown_checks: tuple[str, ...] = ()
+    """Checks the policy requires that mlvet does not know: requirements that cannot be met, so they deny."""
 
 
 def load_policy(path: Path) -> Policy:
@@ -66,7 +69,9 @@ def load_policy(path: Path) -> Policy:
     _only(document, _TOP_LEVEL, "the policy", path)
     gate = _table(document.get("gate", {}), "[gate]", path)
     _only(gate, frozenset({"name"}), "[gate]", path)
-    checks = _checks(_table(document.get("checks", {}), "[checks]", path), base, path)
+    requested = _table(document.get("checks", {}), "[checks]", path)
+    unknown = tuple(name for name in requested if name not in CHECK_OPTIONS)
+    checks = _checks({k: v for k, v in requested.items() if k not in unknown}, base, path)
     approvers = {
         name: _path(value, base, f"approvers.{name}", path)
         for name, value in _table(document.get("approvers", {}), "[approvers]", path).items()
@@ -74,21 +79,18 @@ def load_policy(path: Path) -> Policy:
     roles = _roles(_table(document.get("approvals", {}), "[approvals]", path), base, path)
     if roles and not approvers:
         raise ConfigError(f"{path}: [approvals] requires approvals but [approvers] names no keys")
-    if not checks and not roles:
+    if not checks and not roles and not unknown:
         raise ConfigError(
             f"{path}: the policy requires nothing", hint="add [checks.*] tables or [approvals.*]"
         )
-    return Policy(path, str(gate.get("name", path.stem)), checks, approvers, roles)
+    return Policy(path, str(gate.get("name", path.stem)), checks, approvers, roles, unknown)
 
 
 def _checks(table: Mapping[str, Any], base: Path, path: Path) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     for name, raw in table.items():
-        if name not in _CHECK_OPTIONS:
-            known = ", ".join(_CHECK_OPTIONS)
-            raise ConfigError(f"{path}: unknown check [checks.{name}]", hint=f"known checks: {known}")
         options = dict(_table(raw, f"[checks.{name}]", path))
-        _only(options, _CHECK_OPTIONS[name], f"[checks.{name}]", path)
+        _only(options, CHECK_OPTIONS[name], f"[checks.{name}]", path)
         for key in ("fail_on", "max_severity"):
             if key in options:
                 options[key] = _severity(options[key], f"checks.{name}.{key}", path)

@@ -78,6 +78,15 @@ APPROVAL_UNTRUSTED = Rule(
     "malformed. It does not count; if the approver is legitimate, add their public key to the policy.",
 )
 
+UNKNOWN_CHECK = Rule(
+    "MLV5011",
+    "Policy requires an unknown check",
+    Severity.HIGH,
+    "The policy names a check mlvet does not know (often a typo such as [checks.scna]). A requirement "
+    "that cannot be evaluated cannot be met, so the gate denies instead of skipping it. Fix the name; "
+    "the known checks are scan, graph, diff, lineage and environment.",
+)
+
 RULES: tuple[Rule, ...] = (
     SCAN_NOT_CLEAN,
     BACKDOOR_SUSPECTED,
@@ -89,4 +98,5 @@ RULES: tuple[Rule, ...] = (
     APPROVAL_DUPLICATE,
     APPROVAL_BY_PRODUCER,
     APPROVAL_UNTRUSTED,
+    UNKNOWN_CHECK,
 )

@@ -201,7 +201,6 @@ def test_framework_role_approves_the_lock_digest(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("[checks.scna]\n", "unknown check [checks.scna]"),
         ('[checks.scan]\nfail-on = "high"\n', "unknown key 'fail-on' in [checks.scan]"),
         ('[checks.scan]\nfail_on = "severe"\n', "unknown severity 'severe'"),
         ("[approvals.weights]\nrequired = 0\n", "required must be a whole number of at least 1"),
@@ -244,10 +243,25 @@ def test_cli_prints_every_reason_and_exits_1_on_deny(
 def test_cli_policy_typo_exits_2(
     model: Path, keys: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = _policy(model.parent, keys, "[checks.scna]\n")
+    policy = _policy(model.parent, keys, '[checks.scan]\nfail-on = "high"\n')
     assert main(["gate", str(model), "--policy", str(policy)]) == 2
     err = capsys.readouterr().err
-    assert "unknown check [checks.scna]" in err and "hint: known checks: scan, graph" in err
+    assert "unknown key 'fail-on' in [checks.scan]" in err and "hint: [checks.scan] accepts: fail_on" in err
+
+
+def test_a_policy_requiring_an_unknown_check_denies(
+    model: Path, keys: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = _policy(model.parent, keys, "[checks.scan]\n[checks.scna]\n")
+    report = evaluate_gate(model, policy)
+    assert report.details["decision"] == "deny"
+    (finding,) = report.findings
+    assert finding.rule.id == "MLV5011"
+    assert (
+        "the policy requires check 'scna', which mlvet does not know (known: scan, graph" in finding.message
+    )
+    assert main(["gate", str(model), "--policy", str(policy)]) == 1
+    assert "✗ scna" in capsys.readouterr().out
 
 
 def test_cli_approve_with_an_unreadable_key_exits_2(
