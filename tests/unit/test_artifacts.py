@@ -11,7 +11,7 @@ from mlvet.artifacts import Format, sniff
     ("data", "expected"),
     [
         (b'[[tool.uv.index]]\nname = "torch"\nurl = "https://download.pytorch.org/whl/cpu"\n', Format.TEXT),
-        (b'[[1, 2], [3, 4]]\n', Format.JSON),
+        (b"[[1, 2], [3, 4]]\n", Format.JSON),
         (b'[ [ "a" ] ]', Format.JSON),
         (b'{"architectures": ["BertModel"]}', Format.JSON),
     ],
