@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mlvet import __version__
-from mlvet.bom.cyclonedx import SPEC_VERSIONS, ModelEntry, assemble
+from mlvet.bom.cyclonedx import SPEC_VERSIONS, assemble
+from mlvet.bom.entry import ModelEntry
 from mlvet.bom.environment import Library, installed_libraries
 from mlvet.bom.facts import read_facts
 from mlvet.bom.inventory import ModelArtifact, find_models

@@ -9,53 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from mlvet import __version__
+from mlvet.bom.entry import ModelEntry
 from mlvet.bom.environment import Library, loaders_of
-from mlvet.bom.facts import ModelFacts
-from mlvet.bom.inventory import ModelArtifact
-from mlvet.bom.lineage import Dataset, Lineage
 from mlvet.errors import MlvetError
-from mlvet.findings import Finding, Severity
+from mlvet.findings import Finding
 
 SPEC_VERSIONS = ("1.6", "1.7")
-
-_SEVERITIES = {
-    Severity.CRITICAL: "critical",
-    Severity.HIGH: "high",
-    Severity.MEDIUM: "medium",
-    Severity.LOW: "low",
-    Severity.INFO: "info",
-}
 
 
 class InvalidBomError(MlvetError):
     """The assembled BOM does not validate against the CycloneDX schema (a bug in mlvet)."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A model with everything the BOM says about it."""
-
-    artifact: ModelArtifact
-    facts: ModelFacts
-    root_digest: str
-    lineage: Lineage
-    signature: str | None
-    """Path of the model's OMS signature bundle when one lies beside it."""
-
-    @property
-    def datasets(self) -> list[Dataset]:
-        """Datasets the attestations name, then those the model card names."""
-        attested = {d.uri for d in self.lineage.datasets}
-        named = [Dataset(uri=name, sha256=None) for name in self.facts.datasets if name not in attested]
-        return self.lineage.datasets + named
-
-    @property
-    def ref(self) -> str:
-        return f"model:{self.artifact.name}@sha256:{self.root_digest[:16]}"
 
 
 def assemble(
@@ -69,10 +35,8 @@ def assemble(
     library_components = {lib.key: _library_component(lib) for lib in libraries}
     for component in library_components.values():
         bom.components.add(component)
-    model_components = {}
     for model in models:
         component = _model_component(model)
-        model_components[model.ref] = component
         bom.components.add(component)
         loaders = loaders_of({f.format for f in model.artifact.weights}, libraries)
         bom.register_dependency(component, [library_components[lib.key] for lib in loaders])
@@ -212,7 +176,7 @@ def _vulnerability(index: int, finding: Finding, target: str) -> Any:
         source=VulnerabilitySource(name="mlvet"),
         ratings=[
             VulnerabilityRating(
-                severity=VulnerabilitySeverity(_SEVERITIES[finding.severity]),
+                severity=VulnerabilitySeverity(str(finding.severity)),
                 method=VulnerabilityScoreSource.OTHER,
             )
         ],

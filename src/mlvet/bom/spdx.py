@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlvet import __version__
-from mlvet.bom.cyclonedx import ModelEntry
+from mlvet.bom.entry import ModelEntry
 from mlvet.bom.environment import Library, loaders_of
 
 
