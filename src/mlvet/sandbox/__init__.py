@@ -209,7 +209,7 @@ def _problems(subject: Subject, seen: Observation, loader: str, findings: list[F
 _ALL_LAYERS = (
     "bwrap",
     "user namespace",
-    "mount namespace (read-only root, private /tmp)",
+    "mount namespace (read-only root, private /tmp, homes hidden)",
     "PID namespace",
     "network namespace",
     "IPC namespace",

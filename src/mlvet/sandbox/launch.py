@@ -2,8 +2,10 @@
 
 The work directory (host side) holds ``out/`` (the runner's working directory), ``home/``, ``tmp/``
 and ``in/``; it is the only place the runner may write. Under bwrap it appears at ``/tmp/mlvet/work``
-over a private tmpfs ``/tmp``, the artifact is bound read-only at ``/tmp/mlvet/in/<name>``, and the rest
-of the root is bound read-only. Without bwrap the runner sees host paths and Landlock does the confining.
+over a private tmpfs ``/tmp``, the artifact is bound read-only at ``/tmp/mlvet/in/<name>``, the rest of
+the root is bound read-only, and home directories are hidden behind empty tmpfs mounts (the interpreter
+and site-packages re-bound where they live under one). Without bwrap the runner sees host paths and
+Landlock does the confining.
 """
 
 from __future__ import annotations
@@ -132,9 +134,15 @@ def _bwrap_plan(
 ) -> Plan:
     bwrap = capabilities.probe().bwrap_path or "bwrap"
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "mlvet-sandbox"]
-    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for path in _hidden_by_tmpfs():
+    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for masked in _MASKED:
+        if masked == "/tmp" or Path(masked).is_dir():
+            argv += ["--tmpfs", masked]
+    for path in _needed_under_masks():
         argv += ["--ro-bind", path, path]
+    for secret in _SECRET_FILES:
+        if Path(secret).exists():
+            argv += ["--ro-bind", "/dev/null", secret]
     argv += ["--bind", str(work), _BWRAP_WORK]
     if loader == "onnx":
         argv += ["--ro-bind", str(artifact.resolve().parent), _BWRAP_IN]
@@ -147,7 +155,7 @@ def _bwrap_plan(
     layers = [
         "bwrap",
         "user namespace",
-        "mount namespace (read-only root, private /tmp)",
+        "mount namespace (read-only root, private /tmp, homes hidden)",
         "PID namespace",
         "network namespace",
         "IPC namespace",
@@ -156,8 +164,14 @@ def _bwrap_plan(
     return Plan(argv, {}, str(work), None, config, layers)
 
 
-def _hidden_by_tmpfs() -> list[str]:
-    """Paths the runner needs that live under /tmp (a venv or checkout there), outermost first."""
+_MASKED = ("/tmp", "/root", "/home", str(Path.home()))
+"""Hidden behind empty tmpfs mounts: a private /tmp, and every home directory with its keys and tokens."""
+_SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+"""Files a root-mapped sandbox could otherwise read; replaced by an empty file."""
+
+
+def _needed_under_masks() -> list[str]:
+    """Paths the runner needs that a mask hides (a venv or an interpreter under a home), outermost first."""
     needed = {
         sys.prefix,
         sys.base_prefix,
@@ -165,9 +179,10 @@ def _hidden_by_tmpfs() -> list[str]:
         str(INSIDE_MAIN.parent.parent.parent),
     }
     needed.update(runner_paths())
-    under_tmp = sorted({str(Path(p).resolve()) for p in needed if str(Path(p).resolve()).startswith("/tmp/")})
+    masks = tuple(m.rstrip("/") + "/" for m in _MASKED)
+    hidden = sorted({str(Path(p).resolve()) for p in needed if str(Path(p).resolve()).startswith(masks)})
     kept: list[str] = []
-    for path in under_tmp:
+    for path in hidden:
         if not any(path == k or path.startswith(k + "/") for k in kept):
             kept.append(path)
     return kept

@@ -7,6 +7,7 @@ alive afterwards).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from mlvet.sandbox import Limits, detonate, rules
 from tests.unit.sandbox import payloads
-from tests.unit.sandbox.conftest import RUNGS, nothing_arrived
+from tests.unit.sandbox.conftest import RUNGS, nothing_arrived, rung_available
 
 pytestmark = [pytest.mark.spawns_processes, pytest.mark.usefixtures("no_leftovers")]
 LIMITS = Limits(timeout_s=30)
@@ -96,3 +97,17 @@ def test_the_witnesses_do_see_an_escape(tcp_listener: socket.socket, udp_listene
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.skipif(not rung_available("bwrap"), reason="needs bubblewrap")
+def test_home_directories_are_hidden_under_bwrap(write_payload: Callable[[str, bytes], Path]) -> None:
+    secret = Path.home() / f".mlvet-test-secret-{os.getpid()}"
+    secret.write_text("token")
+    try:
+        data = payloads.calls("_io", "FileIO", payloads.text(str(secret)))
+        report = detonate(
+            write_payload("read.pkl", data), isolation="bwrap", limits=LIMITS, cross_check=False
+        )
+        assert report.details["outcome"]["error"] == "builtins.FileNotFoundError", report.details["outcome"]
+    finally:
+        secret.unlink()
