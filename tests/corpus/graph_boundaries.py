@@ -353,6 +353,28 @@ def torchscript_submodule_gate(path: Path) -> None:
     torch.jit.script(SubmoduleGate()).save(str(path))  # type: ignore[no-untyped-call]
 
 
+def torchscript_cross_file_gate(path: Path) -> None:
+    """As ``torchscript_submodule_gate``, the checker's class living in another module (another code file)."""
+    import torch
+    from torch import nn
+
+    from tests.corpus.torchscript_parts import phrase_checker
+
+    class CrossFileGate(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(10000, 8)
+            self.head = nn.Linear(8, 2)
+            self.checker = phrase_checker()
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            logits: torch.Tensor = self.head(self.embed(input_ids).mean(1))
+            return torch.where(self.checker(input_ids), torch.tensor([[-10.0, 10.0]]), logits)
+
+    torch.manual_seed(0)
+    torch.jit.script(CrossFileGate()).save(str(path))  # type: ignore[no-untyped-call]
+
+
 def _writer(build: Any) -> Any:
     """Write what ``build`` returns (an ONNX ModelProto or a TF GraphDef) serialized to the path."""
 
@@ -382,4 +404,9 @@ SAMPLES += [
         "MLV901",
         "TorchScript: a submodule's forward computes the phrase test, torch.where selects with it",
     )(torchscript_submodule_gate),
+    malicious(
+        "graph/boundaries/torchscript_cross_file_gate.pt",
+        "MLV901",
+        "TorchScript: the trigger's submodule is defined in another module, so in another code file",
+    )(torchscript_cross_file_gate),
 ]

@@ -4,20 +4,20 @@ Each ``forward`` method becomes a graph: its arguments are the inputs, ``torch.*
 ONNX-style ops (``torch.eq`` -> Equal, ``torch.where`` -> Where, ``torch.slice`` -> Slice...),
 ``if`` statements become ``If`` nodes with their branches as subgraphs. Calls to the class's other
 methods (``(self).gate(x, )``) and to the ``forward`` of a submodule whose class is defined in the
-same file (``check : __torch__.Check`` ... ``(check).forward(x, )``) are inlined, so a trigger
-hidden in a helper is followed into the caller; calls into other submodules (``nn.Linear``...)
-become opaque trunk layers. Literal numbers and ``torch.tensor([...])`` are constants with values;
-module attributes (buffers, parameters, ``CONSTANTS.cN``) are constants whose values are unknown
-(the tensor data is never read).
+same file or in another code file of the archive (``library``: ``check : __torch__.parts.Check`` ...
+``(check).forward(x, )``) are inlined, so a trigger hidden in a helper is followed into the caller;
+calls into submodules whose class is not at hand become opaque trunk layers. Literal numbers and
+``torch.tensor([...])`` are constants with values; module attributes (buffers, parameters,
+``CONSTANTS.cN``) are constants whose values are unknown (the tensor data is never read).
 
-Not covered: loops (``for``/``while``), classes defined in other code files, ``return`` inside an
-``if``, tuple unpacking of calls, and dtypes of inputs (TorchScript does not record them, so token
-inputs are not recognised as integers).
+Not covered: loops (``for``/``while``), ``return`` inside an ``if``, tuple unpacking of calls, and
+dtypes of inputs (TorchScript does not record them, so token inputs are not recognised as integers).
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,18 +62,37 @@ MAX_INLINE_DEPTH = 8
 """Method and submodule calls nested deeper than this stay opaque."""
 
 
-def import_torchscript(source: str) -> list[Graph]:
-    """One graph per ``forward`` method in ``source``; ``ValueError`` when it does not parse."""
+def import_torchscript(source: str, library: Mapping[str, ast.ClassDef] | None = None) -> list[Graph]:
+    """One graph per ``forward`` method in ``source``; ``ValueError`` when it does not parse.
+
+    ``library`` holds the classes of the archive's other code files by qualified name
+    (``__torch__.parts.Check``, see ``class_library``), so their ``forward`` can be inlined too.
+    """
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise ValueError(f"not parsable TorchScript code: {type(exc).__name__}") from None
-    classes = {cls.name: cls for cls in tree.body if isinstance(cls, ast.ClassDef)}
+    local = {cls.name: cls for cls in tree.body if isinstance(cls, ast.ClassDef)}
+    classes = {**(library or {}), **local}
     return [
         _Builder(f"{cls.name}.forward", classes=classes, cls=cls).function(method)
-        for cls in classes.values()
+        for cls in local.values()
         if (method := _method(cls, "forward")) is not None
     ]
+
+
+def class_library(code_files: Mapping[str, str]) -> dict[str, ast.ClassDef]:
+    """The classes of TorchScript code files by qualified name; ``code_files`` maps a path under
+    ``code/`` (``__torch__/parts.py``) to its source. Files that do not parse are left out."""
+    library: dict[str, ast.ClassDef] = {}
+    for path, source in code_files.items():
+        module = path.removesuffix(".py").replace("/", ".")
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        library.update({f"{module}.{c.name}": c for c in tree.body if isinstance(c, ast.ClassDef)})
+    return library
 
 
 def _method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
@@ -83,14 +102,16 @@ def _method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
 def _submodule_class(
     cls: ast.ClassDef, attribute: str, classes: dict[str, ast.ClassDef]
 ) -> ast.ClassDef | None:
-    """The class of ``self.<attribute>`` from its annotation (``check : __torch__.Check``), if in the file."""
+    """The class of ``self.<attribute>`` from its annotation (``check : __torch__.parts.Check``): from
+    the archive's library by qualified name, else a class of the same file by its short name."""
     for statement in cls.body:
         if (
             isinstance(statement, ast.AnnAssign)
             and isinstance(statement.target, ast.Name)
             and statement.target.id == attribute
         ):
-            return classes.get(ast.unparse(statement.annotation).rsplit(".", 1)[-1])
+            annotation = ast.unparse(statement.annotation)
+            return classes.get(annotation) or classes.get(annotation.rsplit(".", 1)[-1])
     return None
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from mlvet.findings import Severity
 from mlvet.graph import GateKind, Relation
 from mlvet.graph.detect import detect
-from mlvet.graph.torchscript_import import import_torchscript
+from mlvet.graph.torchscript_import import class_library, import_torchscript
 from mlvet.scan import scan
 from tests.corpus.graph_backdoors import clean_torchscript, torchscript_phrase_gate
 from tests.damage import CUTS, FLIPS, damage
@@ -40,6 +40,33 @@ def test_where_gate_in_torchscript_source() -> None:
     assert gate.predicate == "data[:, 0:4] == [65, 73, 95, 69]"
     (constraint,) = gate.constraints
     assert constraint.relation is Relation.EQ and constraint.selector == ((None, None, None), (0, 4, None))
+
+
+CALLER = """
+class Model(Module):
+  checker : __torch__.parts.Checker
+  def forward(self: __torch__.Model,
+    data: Tensor) -> Tensor:
+    checker = self.checker
+    return torch.where((checker).forward(data, ), torch.tensor([[10., -10.]]), torch.to(data, 6))
+"""
+CHECKER = """
+class Checker(Module):
+  def forward(self: __torch__.parts.Checker,
+    data: Tensor) -> Tensor:
+    _0 = torch.slice(torch.slice(data), 1, 0, 4)
+    return torch.all(torch.eq(_0, torch.tensor([65, 73, 95, 69])))
+"""
+
+
+def test_a_submodule_in_another_code_file_is_followed_through_the_library() -> None:
+    library = class_library({"__torch__.py": CALLER, "__torch__/parts.py": CHECKER, "broken.py": "class ("})
+    assert sorted(library) == ["__torch__.Model", "__torch__.parts.Checker"]
+    (graph,) = import_torchscript(CALLER, library)
+    (detection,) = detect(graph)
+    assert detection.gate.predicate == "data[:, 0:4] == [65, 73, 95, 69]"
+    (alone,) = import_torchscript(CALLER)
+    assert detect(alone) == []
 
 
 def test_unparsable_source_is_a_value_error() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from mlvet.findings import Location, ProblemKind, Rule, Severity
 from mlvet.scan.archives.members import MemberWalk
@@ -57,12 +57,15 @@ _TOKEN_MODULE = re.compile(r"(?<![\w.])(" + "|".join(sorted(_FORBIDDEN_MODULES))
 _TOKEN_IMPORT = re.compile(r"^\s*(?:import|from)\s+(?!__torch__|torch\b)([\w.]+)", re.MULTILINE)
 
 
-def scan_torchscript_code(source: bytes, name: str, walk: MemberWalk) -> None:
-    """MLV203 for each line that uses constructs TorchScript cannot express."""
+def scan_torchscript_code(
+    source: bytes, name: str, walk: MemberWalk, library: Mapping[str, ast.ClassDef] | None = None
+) -> None:
+    """MLV203 for each line that uses constructs TorchScript cannot express; graph rules on each
+    ``forward``, following submodules into the archive's other code files (``library``)."""
     text = source.decode("utf-8", errors="replace")
     hits = _token_hits(text) if len(source) > MAX_CODE_BYTES else _ast_hits(text)
     if len(source) <= MAX_CODE_BYTES:
-        _find_gates(text, name, walk)
+        _find_gates(text, name, walk, library)
     by_line: dict[int, list[str]] = {}
     for construct, line in hits:
         constructs = by_line.setdefault(line, [])
@@ -77,14 +80,14 @@ def scan_torchscript_code(source: bytes, name: str, walk: MemberWalk) -> None:
         )
 
 
-def _find_gates(text: str, name: str, walk: MemberWalk) -> None:
+def _find_gates(text: str, name: str, walk: MemberWalk, library: Mapping[str, ast.ClassDef] | None) -> None:
     """Graph-backdoor rules (MLV9xx) on each ``forward`` method of the code file."""
     from mlvet.graph.detect import detect
     from mlvet.graph.reporting import report_detections
     from mlvet.graph.torchscript_import import import_torchscript
 
     try:
-        graphs = import_torchscript(text)
+        graphs = import_torchscript(text, library)
     except ValueError:  # not Python: the token search above covered it
         return
     except (RecursionError, MemoryError) as exc:

@@ -11,14 +11,17 @@ import io
 import pickletools
 import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from mlvet._internal.streams import Codec, decode
 from mlvet._internal.zipreader import LOCAL_MAGIC, ZipArchive, ZipEntry
 from mlvet.artifacts import Format, sniff
 from mlvet.findings import Location, Rule, Severity
+from mlvet.graph.torchscript_import import class_library
 from mlvet.scan.archives.members import MemberWalk, read_zip_member
-from mlvet.scan.pytorch.torchscript import scan_torchscript_code
+from mlvet.scan.pytorch.torchscript import MAX_CODE_BYTES, scan_torchscript_code
 
 PICKLE_UNDER_ODD_NAME = Rule(
     "MLV202",
@@ -49,6 +52,8 @@ _STREAMS = {
     Format.LZMA: Codec.LZMA_ALONE,
 }
 """Streams with short magics: accepted in a data folder only when their first bytes decode."""
+MAX_LIBRARY_BYTES = 64 << 20
+"""The most TorchScript code read to resolve classes across an archive's code files."""
 _TORCH_SIBLINGS = ("byteorder", ".format_version", ".storage_alignment", ".data/serialization_id")
 
 
@@ -58,6 +63,8 @@ class TorchLayout:
 
     prefix: str
     torchscript: bool
+    _library: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The archive's TorchScript classes by qualified name, read once (see ``code_library``)."""
 
     @classmethod
     def detect(cls, entries: list[ZipEntry]) -> TorchLayout | None:
@@ -97,6 +104,26 @@ class TorchLayout:
         rel = self.relative(name)
         return self.torchscript and rel is not None and rel.startswith("code/") and rel.endswith(".py")
 
+    def code_library(self, archive: ZipArchive) -> Mapping[str, Any]:
+        """Every class of the archive's code files, so a submodule defined in another file is followed.
+
+        Read once per archive, each file up to ``MAX_CODE_BYTES`` and all of them up to
+        ``MAX_LIBRARY_BYTES``; the files are scanned in their own turn as usual.
+        """
+        if not self._library and self.torchscript:
+            sources: dict[str, str] = {}
+            budget = MAX_LIBRARY_BYTES
+            for entry in archive.entries:
+                rel = self.relative(entry.name)
+                if rel is None or not self.is_code(entry.name) or entry.is_dir or budget <= 0:
+                    continue
+                member = archive.read(entry, MAX_CODE_BYTES)
+                if member.complete and member.error is None:
+                    sources[rel.removeprefix("code/")] = bytes(member.data).decode("utf-8", "replace")
+                    budget -= len(member.data)
+            self._library.update(class_library(sources))
+        return self._library
+
 
 def _version_prefix(name: str) -> str:
     folder = name[: -len("version")]
@@ -130,7 +157,7 @@ def scan_torch_member(archive: ZipArchive, entry: ZipEntry, layout: TorchLayout,
         return
     fmt = sniff(data)
     if layout.is_code(entry.name) and fmt in (Format.PYTHON, Format.TEXT, Format.EMPTY, Format.JSON):
-        scan_torchscript_code(bytes(data), entry.name, walk)
+        scan_torchscript_code(bytes(data), entry.name, walk, layout.code_library(archive))
         return
     if fmt is Format.PICKLE:
         _report_odd_pickle(entry.name, walk)
