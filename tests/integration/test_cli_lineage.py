@@ -9,21 +9,9 @@ from pathlib import Path
 import pytest
 
 from mlvet.cli import main
-from tests.unit.provenance.lineage.pipeline import Keys, Models, build_models, convert, write_policy
+from tests.unit.provenance.lineage.pipeline import Models, convert, models, pipeline_template, write_policy
 
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("cli-pipeline")
-    build_models(directory)
-    return directory
-
-
-@pytest.fixture
-def models(template: Path, tmp_path: Path) -> Models:
-    directory = tmp_path / "pipeline"
-    shutil.copytree(template, directory)
-    return Models(directory, Keys(directory / "keys"))
+__all__ = ["models", "pipeline_template"]  # the pipeline fixtures, shared with the unit tests
 
 
 def attest(models: Models, stage: str, inputs: list[Path], output: Path, *keys: str) -> int:

@@ -207,17 +207,11 @@ def test_cli_fail_on_turns_findings_into_exit_1(tmp_path: Path, capsys: pytest.C
 
 
 def test_stage_attestations_give_pedigree_and_datasets(onnx_model: Path, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.unit.provenance.material import write_key_pair
 
     from mlvet.provenance.lineage.record import attest
 
-    key = tmp_path / "key.pem"
-    key.write_bytes(
-        ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    key = write_key_pair(tmp_path).private
     trained = tmp_path / "trained.onnx"
     shutil.copy(onnx_model, trained)
     import onnx

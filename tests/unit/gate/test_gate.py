@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from tests.unit.provenance.material import write_key_pair
 
 from mlvet.cli import main
 from mlvet.errors import ConfigError
@@ -18,27 +17,11 @@ from mlvet.gate.approvals import approvals_path
 from mlvet.provenance.keys import load_signer
 
 
-def _write_key(directory: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = directory / f"{name}.pem"
-    public = directory / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     directory = tmp_path_factory.mktemp("keys")
-    return {name: _write_key(directory, name) for name in ("alice", "bob", "carol", "mallory")}
+    pairs = {name: write_key_pair(directory, name=name) for name in ("alice", "bob", "carol", "mallory")}
+    return {name: (pair.private, pair.public) for name, pair in pairs.items()}
 
 
 def _classifier() -> object:

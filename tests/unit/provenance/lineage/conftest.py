@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.unit.provenance.lineage.pipeline import Keys, Models, build_models
+from tests.unit.provenance.lineage.pipeline import models, pipeline_template
 
-
-@pytest.fixture(scope="session")
-def pipeline_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("pipeline")
-    build_models(directory)
-    return directory
-
-
-@pytest.fixture
-def models(pipeline_template: Path, tmp_path: Path) -> Models:
-    """A private copy of the pipeline's files for one test."""
-    directory = tmp_path / "pipeline"
-    shutil.copytree(pipeline_template, directory)
-    return Models(directory, Keys(directory / "keys"))
+__all__ = ["models", "pipeline_template"]  # fixtures shared with tests/integration/test_cli_lineage.py
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,16 @@ converted versions, and a backdoored quantized copy, all written by the real lib
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+import pytest
 from onnx import TensorProto, helper, numpy_helper
+
+from tests.unit.provenance.material import write_key_pair
 
 SIDE = 8
 CLASSES = 4
@@ -22,7 +24,7 @@ class Keys:
     directory: Path
 
     def private(self, name: str) -> Path:
-        return self.directory / f"{name}.pem"
+        return self.directory / f"{name}.key.pem"
 
     def public(self, name: str) -> Path:
         return self.directory / f"{name}.pub.pem"
@@ -31,22 +33,8 @@ class Keys:
 def write_keys(directory: Path) -> Keys:
     """alice (P-256), bob (P-384), mallory (Ed25519): private and public PEM files."""
     directory.mkdir(parents=True, exist_ok=True)
-    private_keys: dict[str, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey] = {
-        "alice": ec.generate_private_key(ec.SECP256R1()),
-        "bob": ec.generate_private_key(ec.SECP384R1()),
-        "mallory": ed25519.Ed25519PrivateKey.generate(),
-    }
-    for name, key in private_keys.items():
-        (directory / f"{name}.pem").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        (directory / f"{name}.pub.pem").write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
+    for name, kind in (("alice", "p256"), ("bob", "p384"), ("mallory", "ed25519")):
+        write_key_pair(directory, kind, name=name)
     return Keys(directory)
 
 
@@ -178,3 +166,19 @@ def build_models(directory: Path) -> Models:
     convert(models.int8, models.converted)
     backdoor(models.int8, models.backdoored)
     return models
+
+
+@pytest.fixture(scope="session")
+def pipeline_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline's keys and models, built once per session (before the test guard arms)."""
+    directory = tmp_path_factory.mktemp("pipeline")
+    build_models(directory)
+    return directory
+
+
+@pytest.fixture
+def models(pipeline_template: Path, tmp_path: Path) -> Models:
+    """A private copy of the pipeline's files for one test."""
+    directory = tmp_path / "pipeline"
+    shutil.copytree(pipeline_template, directory)
+    return Models(directory, Keys(directory / "keys"))

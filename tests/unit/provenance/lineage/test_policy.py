@@ -104,7 +104,7 @@ def test_policy_mistakes_name_the_offending_key(models: Models, extra: str, mess
             r"required stage 'deploy' has no \[stages\.deploy\] table",
         ),
         ("[keys\n", "not valid TOML"),
-        ("[keys]\nalice = 'keys/alice.pem'\n", "holds a private key"),
+        ("[keys]\nalice = 'keys/alice.key.pem'\n", "holds a private key"),
     ],
 )
 def test_malformed_policies(models: Models, text: str, message: str) -> None:
