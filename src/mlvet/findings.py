@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -140,6 +140,11 @@ class Report:
     suppressed: int = 0
     details: Mapping[str, Any] = field(default_factory=dict)
     """Capability-specific, JSON-ready payload (a verification summary, a lineage chain, a decision)."""
+
+    def keeping(self, keep: Callable[[Finding], bool]) -> Report:
+        """This report with only the findings ``keep`` accepts; the others count as suppressed."""
+        kept = tuple(f for f in self.findings if keep(f))
+        return replace(self, findings=kept, suppressed=self.suppressed + len(self.findings) - len(kept))
 
     def at_or_above(self, threshold: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity >= threshold)

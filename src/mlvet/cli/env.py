@@ -190,7 +190,7 @@ def _verify(args: argparse.Namespace) -> int:
             report = _run_verify(args, environment, lock, advance)
     else:
         report = _run_verify(args, environment, lock, None)
-    report = _suppress(report, ignore)
+    report = report.keeping(lambda finding: finding.rule.id not in ignore)
     if args.format == "table":
         text = render_verification(report, fail_on, verbose=args.verbose)
         write_text(text, args.output)
@@ -276,8 +276,3 @@ def _ignored(values: list[str]) -> set[str]:
     if unknown:
         raise ConfigError(f"--ignore: unknown rule {unknown[0]}", hint="'mlvet rules' lists every rule ID")
     return ignore
-
-
-def _suppress(report: Report, ignore: set[str]) -> Report:
-    kept = tuple(f for f in report.findings if f.rule.id not in ignore)
-    return replace(report, findings=kept, suppressed=report.suppressed + len(report.findings) - len(kept))

@@ -158,16 +158,15 @@ def parse_fail_on(text: str) -> Severity:
 def finish(report: Report, args: argparse.Namespace, fail_on: Severity, *, noun: str) -> int:
     """Drop ignored findings, render, and pick the exit code."""
     ignored = {i.strip().upper() for item in args.ignore for i in item.split(",") if i.strip()}
-    kept = tuple(
-        f
-        for f in report.findings
-        if f.rule.id not in ignored
-        and not (
-            {str(f.evidence.get("advisory", "")).upper(), *map(str.upper, f.evidence.get("aliases", []))}
-            & ignored
+    report = report.keeping(
+        lambda f: (
+            f.rule.id not in ignored
+            and not (
+                {str(f.evidence.get("advisory", "")).upper(), *map(str.upper, f.evidence.get("aliases", []))}
+                & ignored
+            )
         )
     )
-    report = replace(report, findings=kept, suppressed=report.suppressed + len(report.findings) - len(kept))
     emit_summary(
         report, args, lambda r: render_human(r, noun=noun, color=args.output is None and sys.stdout.isatty())
     )
